@@ -1,0 +1,41 @@
+# Newcomer path: `make demo` (main job end to end) and `make test` (everything, services included).
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+CORPORA ?= ../shared/corpora
+OUT     ?= out
+
+.PHONY: install demo demo-offline test test-unit up down bench clean
+
+install: $(STAMP)
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# Embedded path: no services. Simulate a day of mixed traffic, replay it, print alerts, write the report.
+demo-offline: install
+	$(BIN)/detector simulate --out $(OUT)/demo --seed 1 --scenario all --hours 24 --corpora $(CORPORA)
+	$(BIN)/detector replay $(OUT)/demo/events.jsonl.gz --alerts-out $(OUT)/demo/alerts.jsonl --report $(OUT)/demo/report
+	$(BIN)/detector eval $(OUT)/demo
+
+demo: demo-offline
+
+# Unit tests only (no services).
+test-unit: install
+	$(BIN)/pytest -q tests/unit
+
+# Everything: starts local Kafka (KRaft) and Redis, runs every test, stops what it started.
+test: install
+	bash deploy/local/with-services.sh $(BIN)/pytest -q -rs tests
+
+up: install
+	bash deploy/local/up.sh
+
+down:
+	bash deploy/local/down.sh
+
+clean:
+	rm -rf $(OUT) .pytest_cache .hypothesis

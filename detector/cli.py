@@ -1,0 +1,223 @@
+"""The ``detector`` command: simulate, replay, eval, bench, and the live services.
+
+Every subcommand is a thin shell over a library function, so what the CLI does is what the tests
+exercise. Run ``detector --help`` for the list and ``detector COMMAND --help`` for options.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from detector.config import Config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Streaming model-extraction detector for LLM API gateway logs.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures and ratios.")
+app.add_typer(bench_app, name="bench")
+console = Console(stderr=True)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=True)
+
+
+def _ts_ms(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        raise typer.BadParameter(f"timestamp {value!r} needs an offset or Z")
+    return int(t.timestamp() * 1000)
+
+
+def _config(allowlist: Path | None) -> Config:
+    cfg = Config.from_env()
+    if allowlist is not None:
+        cfg = cfg.with_allowlist(orjson.loads(allowlist.read_bytes()).get("accounts", []))
+    return cfg
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(help="output directory")],
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same bytes)")] = 1,
+    scenario: Annotated[str, typer.Option(help="campaign name, 'benign' or 'all'")] = "all",
+    hours: Annotated[float, typer.Option(help="hours of event time")] = 24.0,
+    corpora: Annotated[Optional[Path], typer.Option(help="real prompt corpora (read in place)")] = None,
+    scale: Annotated[float, typer.Option(help="multiplier for the number of benign keys")] = 1.0,
+) -> None:
+    """Write simulated gateway traffic (events.jsonl.gz) and ground truth (labels.jsonl)."""
+    from detector.simulate import simulate as run
+
+    with _progress() as bar:
+        task = bar.add_task("simulating", total=None)
+        res = run(out, seed=seed, scenario=scenario, hours=hours, corpora=corpora, scale=scale,
+                  progress=lambda n: bar.advance(task, n))
+    console.print(f"wrote {res.events} events for {res.keys} keys to {out}")
+
+
+@app.command()
+def replay(
+    inputs: Annotated[Optional[list[Path]], typer.Argument(help="JSONL files (.gz ok), in order")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="canonical|litellm|otel|kong")] = "canonical",
+    alerts_out: Annotated[Optional[Path], typer.Option(help="write alerts as JSON lines here")] = None,
+    report: Annotated[Optional[Path], typer.Option(help="write an HTML report with PNG plots here")] = None,
+    key: Annotated[Optional[list[str]], typer.Option(help="only these api_key_ids (repeatable)")] = None,
+    since: Annotated[Optional[str], typer.Option(help="RFC 3339 or epoch ms; inclusive")] = None,
+    until: Annotated[Optional[str], typer.Option(help="RFC 3339 or epoch ms; exclusive")] = None,
+    topic: Annotated[Optional[str], typer.Option(help="read this Kafka topic's time range instead of files")] = None,
+    bootstrap: Annotated[Optional[str], typer.Option(envvar="DETECTOR_KAFKA_BOOTSTRAP")] = None,
+    compare_live: Annotated[bool, typer.Option(help="diff against alerts on the live alerts topic")] = False,
+    allowlist: Annotated[Optional[Path], typer.Option(help="allowlist.json of contract accounts")] = None,
+) -> None:
+    """Replay stored gateway logs through the detector; same input, same alerts."""
+    from detector.replay import alerts_jsonl, replay_files, replay_lines
+
+    cfg = _config(allowlist)
+    since_ms, until_ms = _ts_ms(since), _ts_ms(until)
+    keys = set(key) if key else None
+    with _progress() as bar:
+        task = bar.add_task("replaying", total=None)
+        common = dict(keys=keys, since_ms=since_ms, until_ms=until_ms, on_progress=lambda n: bar.advance(task, n))
+        if topic:
+            from streams.kafka_range import read_time_range
+
+            if since_ms is None or until_ms is None:
+                raise typer.BadParameter("--topic needs --since and --until")
+            lines = read_time_range(bootstrap or "127.0.0.1:19092", topic, since_ms, until_ms)
+            result = replay_lines(lines, cfg, fmt, **common)
+        else:
+            if not inputs:
+                raise typer.BadParameter("give input files or --topic")
+            result = replay_files(list(inputs), cfg, fmt, **common)
+    data = alerts_jsonl(result.alerts)
+    if alerts_out:
+        alerts_out.parent.mkdir(parents=True, exist_ok=True)
+        alerts_out.write_bytes(data)
+    _print_replay(result)
+    if report:
+        from detector.report import write_report
+
+        path = write_report(result, report, title="Replay report", command=shlex.join(sys.argv))
+        console.print(f"report: {path}")
+    if compare_live:
+        from streams.kafka_range import compare_with_live
+
+        diff = compare_with_live(bootstrap or "127.0.0.1:19092", result.alerts, since_ms, until_ms)
+        console.print(diff.describe())
+        if not diff.equal:
+            raise typer.Exit(1)
+
+
+def _print_replay(result) -> None:  # type: ignore[no-untyped-def]
+    t = Table(title="replay")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    rate = result.counts.get("events", 0) / result.seconds if result.seconds else 0.0
+    for name, value in [
+        ("events", result.counts.get("events", 0)),
+        ("rejected", sum(result.rejections.values())),
+        ("late (dropped)", result.counts.get("late", 0)),
+        ("keys", result.keys_seen),
+        ("epochs", result.counts.get("epochs", 0)),
+        ("alerts", len(result.alerts)),
+        ("seconds", f"{result.seconds:.2f}"),
+        ("events/s", f"{rate:,.0f}"),
+        ("state bytes per active key", f"{result.state_bytes_per_key:,.0f}"),
+    ]:
+        t.add_row(name, str(value))
+    console.print(t)
+    if result.alerts:
+        a = Table(title="alerts")
+        for col in ("detected_at", "kind", "subject", "keys", "action", "severity", "score", "top reason"):
+            a.add_column(col)
+        for al in result.alerts[:40]:
+            r = al["reasons"][0]
+            a.add_row(al["detected_at"], al["kind"], al["subject_id"][:24], str(len(al["api_key_ids"])),
+                      al["action"], al["severity"], f'{al["score"]:.2f}', f'{r["signal"]} {r["value"]:.2f}')
+        if len(result.alerts) > 40:
+            a.caption = f"{len(result.alerts) - 40} more (see --alerts-out)"
+        console.print(a)
+
+
+@app.command(name="eval")
+def eval_cmd(
+    sim_dir: Annotated[Path, typer.Argument(help="directory written by `detector simulate`")],
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    baseline_rph: Annotated[int, typer.Option(help="static rate limit: requests per key per hour")] = 600,
+) -> None:
+    """Score detections against the labels, side by side with a static per-key rate limit."""
+    from detector.evaluate import evaluate
+
+    res = evaluate(sim_dir, _config(None), baseline_rph=baseline_rph)
+    if as_json:
+        sys.stdout.write(orjson.dumps(res, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n")
+        return
+    det, base = res["detector"], res["baseline_static_rate_limit"]
+    t = Table(title=f"campaigns ({res['events']} events, {res['alerts']} alerts)")
+    for col in ("campaign", "keys", "detected", "keys named", "requests to detect", "hours to detect",
+                "baseline detected", "baseline keys named"):
+        t.add_column(col)
+    for name, c in det["campaigns"].items():
+        b = base["campaigns"][name]
+        t.add_row(name, str(c["keys"]), "yes" if c["detected"] else "NO", f'{c["keys_named_share"]:.0%}',
+                  str(c["requests_to_detect"]), str(c["hours_to_detect"]),
+                  "yes" if b["detected"] else "no", f'{b["keys_named_share"]:.0%}')
+    console.print(t)
+    s = Table(title="benign harm and precision")
+    s.add_column("figure")
+    s.add_column("detector", justify="right")
+    s.add_column("static rate limit", justify="right")
+    s.add_row("campaign recall", f'{det["campaign_recall"]:.0%}', f'{base["campaign_recall"]:.0%}')
+    s.add_row("key precision", str(det["key_precision"]), str(base["key_precision"]))
+    s.add_row("benign keys throttled/blocked", f'{det["benign_throttled_or_blocked"]} / {det["benign_keys"]}',
+              f'{base["benign_throttled_or_blocked"]} / {base["benign_keys"]}')
+    s.add_row("benign share throttled/blocked", f'{det["benign_throttled_or_blocked_share"]:.3%}',
+              f'{base["benign_throttled_or_blocked_share"]:.3%}')
+    s.add_row("benign blocked", str(det["benign_blocked"]), "-")
+    s.add_row("benign flagged (any, incl. observe)", str(det["benign_flagged_any"]), "-")
+    console.print(s)
+    if det["benign_flagged_personas"]:
+        console.print(f"benign personas flagged: {det['benign_flagged_personas']}")
+
+
+@bench_app.command(name="replay")
+def bench_replay_cmd(
+    events: Annotated[Optional[Path], typer.Option(help="events file; generated when omitted")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Replay events/s on one core, against a raw orjson parse of the same bytes."""
+    from detector.bench import bench_replay
+
+    res = bench_replay(events)
+    if as_json:
+        sys.stdout.write(orjson.dumps(res).decode() + "\n")
+        return
+    t = Table(title="bench replay")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    for k, v in res.items():
+        t.add_row(k, f"{v:,.2f}" if isinstance(v, float) else str(v))
+    Console().print(t)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""The key-window stage for one partition: per-key windows, the watermark, late records.
+
+A :class:`PartitionState` owns the :class:`~detector.windows.KeyWindows` of every key routed to
+it. ``add`` counts an event unless it is late; ``advance`` moves the watermark and closes every
+fine bucket whose end it passed, in time order, returning one :class:`Epoch` per closed bucket
+boundary with the summaries of the keys active in that bucket (sorted by key, so the output does
+not depend on arrival order).
+
+The watermark is ``max event time seen - allowed lateness``; a live worker may also raise it from
+heartbeats so idle partitions keep closing buckets. An event is *late* when its bucket has already
+closed; it is counted in ``late`` and dropped. Keys idle for longer than ``idle_expiry_ms`` are
+dropped from memory at bucket close (the Redis store expires them with a TTL).
+
+>>> p = PartitionState()
+>>> p.watermark_ms
+-1
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+
+from detector.config import Config
+from detector.features import EventFeatures
+from detector.summary import WindowSummary, bucket_stats
+from detector.windows import KeyWindows
+
+
+@dataclass(slots=True)
+class Epoch:
+    """The close of the fine buckets ending at ``end_ms``: summaries of keys active in them."""
+
+    end_ms: int
+    summaries: list[WindowSummary]
+
+
+@dataclass(slots=True)
+class PartitionState:
+    """All key windows of one partition plus its event-time bookkeeping."""
+
+    config: Config = field(default_factory=Config)
+    keys: dict[str, KeyWindows] = field(default_factory=dict)
+    active: dict[int, set[str]] = field(default_factory=dict)  # open fine bucket start -> keys
+    max_ts_ms: int = -1
+    watermark_ms: int = -1
+    closed_until_ms: int = -1    # every fine bucket ending at or before this is closed
+    late: int = 0
+    dirty: set[str] = field(default_factory=set)  # keys changed since the last persist
+
+    def add(self, f: EventFeatures) -> bool:
+        """Count one event; returns False (and counts it late) if its bucket has closed."""
+        fine = self.config.fine_bucket_ms
+        start = f.ts_ms - f.ts_ms % fine
+        if start < self.closed_until_ms:
+            self.late += 1
+            return False
+        kw = self.keys.get(f.api_key_id)
+        if kw is None:
+            kw = self.keys[f.api_key_id] = KeyWindows(f.api_key_id)
+        kw.add(f, fine)
+        keys = self.active.get(start)
+        if keys is None:
+            keys = self.active[start] = set()
+        keys.add(f.api_key_id)
+        self.dirty.add(f.api_key_id)
+        if f.ts_ms > self.max_ts_ms:
+            self.max_ts_ms = f.ts_ms
+        return True
+
+    def advance(self, heartbeat_ms: int = -1) -> list[Epoch]:
+        """Raise the watermark (from own events and ``heartbeat_ms``) and close what it passed."""
+        wm = max(self.max_ts_ms, heartbeat_ms) - self.config.allowed_lateness_ms
+        if wm <= self.watermark_ms:
+            return []
+        self.watermark_ms = wm
+        fine = self.config.fine_bucket_ms
+        if self.closed_until_ms < 0:
+            first = min(self.active, default=wm - wm % fine)
+            self.closed_until_ms = first
+        epochs: list[Epoch] = []
+        while self.closed_until_ms + fine <= wm:
+            epochs.append(self._close(self.closed_until_ms))
+            self.closed_until_ms += fine
+        return epochs
+
+    def flush(self) -> list[Epoch]:
+        """Close every open bucket (end of a finite replay)."""
+        if not self.active:
+            return []
+        last = max(self.active) + self.config.fine_bucket_ms
+        return self.advance(last + self.config.allowed_lateness_ms)
+
+    def _close(self, start: int) -> Epoch:
+        cfg = self.config
+        end = start + cfg.fine_bucket_ms
+        summaries: list[WindowSummary] = []
+        for key in sorted(self.active.pop(start, ())):
+            kw = self.keys[key]
+            merged = kw.close(start, cfg.fine_bucket_ms, cfg.coarse_bucket_ms, cfg.horizons_ms)
+            self.dirty.add(key)
+            day = merged.get("24h") or merged[max(merged, key=lambda h: cfg.horizons_ms[h])]
+            hour = merged.get("1h", day)
+            summaries.append(WindowSummary(
+                api_key_id=key,
+                epoch_ms=end,
+                account_id=kw.account_id,
+                account_created_ms=kw.account_created_ms,
+                stats={h: bucket_stats(b) for h, b in merged.items()},
+                models_1h=dict(sorted(hour.models.items())),
+                models_24h=dict(sorted(day.models.items())),
+                skeletons=day.top_skeletons.top(4),
+                ip_prefix=max(sorted(kw.ip_prefixes), key=kw.ip_prefixes.__getitem__, default=""),
+                user_agent=max(sorted(kw.user_agents), key=kw.user_agents.__getitem__, default=""),
+            ))
+        self._expire(end)
+        return Epoch(end, summaries)
+
+    def _expire(self, now_ms: int) -> None:
+        horizon = self.config.idle_expiry_ms
+        idle = [k for k, kw in self.keys.items() if kw.last_ts < now_ms - horizon]
+        for k in idle:
+            del self.keys[k]
+            self.dirty.add(k)
+
+    def meta_bytes(self) -> bytes:
+        """Everything but the per-key windows (those are stored per key)."""
+        return orjson.dumps({
+            "active": {str(k): sorted(v) for k, v in sorted(self.active.items())},
+            "max_ts_ms": self.max_ts_ms, "watermark_ms": self.watermark_ms,
+            "closed_until_ms": self.closed_until_ms, "late": self.late,
+        })
+
+    @classmethod
+    def restore(cls, config: Config, meta: bytes | None, keys: dict[str, bytes]) -> PartitionState:
+        """Rebuild from :meth:`meta_bytes` and the per-key ``KeyWindows.to_bytes()`` blobs."""
+        state = cls(config)
+        if meta:
+            m = orjson.loads(meta)
+            state.active = {int(k): set(v) for k, v in m["active"].items()}
+            state.max_ts_ms, state.watermark_ms = m["max_ts_ms"], m["watermark_ms"]
+            state.closed_until_ms, state.late = m["closed_until_ms"], m["late"]
+        state.keys = {k: KeyWindows.from_bytes(v) for k, v in sorted(keys.items())}
+        return state

@@ -1,0 +1,201 @@
+"""The scoring stage: window summaries in, alerts and decisions out, one epoch at a time.
+
+For every closed epoch the :class:`Scorer` takes the summaries of the keys active in it (sorted by
+key), computes rule evidence (:mod:`detector.evidence`) and the calibrated anomaly strength
+(:mod:`detector.anomaly`), updates cross-key linkage (:mod:`detector.linkage`) and scores the
+clusters it finds, then turns scores into actions with hysteresis:
+
+* a subject (key or cluster) is alerted once per *escalation* (observe -> throttle -> block), not
+  once per window; a cluster is re-alerted when its membership grows by a fifth, so the decision
+  names the keys that joined;
+* an active decision is refreshed (same alert id, later expiry) while the behaviour continues and
+  lifted by a tombstone when it expires in event time;
+* windows of flagged subjects are never learned by the anomaly model;
+* keys of allow-listed accounts (contractual synthetic-data customers) are never actioned.
+
+Anomaly strength alone can produce at most an ``observe`` alert; throttling needs extraction
+evidence. Everything is a pure function of the epoch sequence, so replay reproduces live.
+
+>>> from detector.config import Config
+>>> sc = Scorer(Config())
+>>> sc.close_epoch(600_000, []).alerts
+[]
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from typing import Any
+
+from detector.alerts import LEVELS, build_alert, build_decision, decision_key, refresh_decision
+from detector.anomaly import WindowAnomaly
+from detector.config import Config
+from detector.evidence import Evidence, cluster_evidence, combine, key_evidence
+from detector.linkage import Linkage
+from detector.summary import WindowSummary
+
+_HOUR_MS = 3_600_000
+_NEW_MODEL_MS = 24 * _HOUR_MS
+_MODEL_HISTORY_MS = 6 * _HOUR_MS
+
+
+@dataclass(slots=True)
+class SubjectState:
+    """Hysteresis state of one key or cluster."""
+
+    level: int = 0
+    alert_id: str = ""
+    expires_ms: int = 0
+    members: int = 0
+    decision: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ScorerOutput:
+    """What one epoch produced; ``decisions`` are (message key, value or None for a tombstone)."""
+
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[tuple[str, dict[str, Any] | None]] = field(default_factory=list)
+    scores: list[tuple[str, str, float, list[Evidence]]] = field(default_factory=list)  # kind, id, score, why
+
+
+class Scorer:
+    """Stage 3 of the pipeline (global, deterministic)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.anomaly = WindowAnomaly(seed=config.river_seed)
+        self.linkage = Linkage(min_keys=config.min_cluster_keys)
+        self.subjects: dict[str, SubjectState] = {}
+        self.model_first_seen: dict[str, int] = {}
+        self.first_epoch_ms = -1
+        self.epochs = 0
+
+    # ----------------------------------------------------------------- models
+    def _new_models(self, epoch_ms: int) -> set[str]:
+        """Models first seen in the last 24 h, after at least 6 h of history."""
+        return {m for m, t in self.model_first_seen.items()
+                if t - self.first_epoch_ms >= _MODEL_HISTORY_MS and epoch_ms - t <= _NEW_MODEL_MS}
+
+    def _model_shares(self, s: WindowSummary, new: set[str]) -> tuple[float, float]:
+        n1 = sum(s.models_1h.values()) or 1
+        n24 = sum(s.models_24h.values()) or 1
+        new_1h = sum(c for m, c in s.models_1h.items() if m in new) / n1
+        old_24h = sum(c for m, c in s.models_24h.items() if m not in new) / n24
+        return new_1h, old_24h
+
+    # ----------------------------------------------------------------- epoch
+    def close_epoch(self, epoch_ms: int, summaries: list[WindowSummary]) -> ScorerOutput:
+        """Score one closed epoch. ``summaries`` may come in any order; they are sorted here."""
+        out = ScorerOutput()
+        if self.first_epoch_ms < 0:
+            self.first_epoch_ms = epoch_ms
+        self.epochs += 1
+        summaries = sorted(summaries, key=lambda s: s.api_key_id)
+        for s in summaries:
+            for m in sorted(s.models_1h):
+                self.model_first_seen.setdefault(m, epoch_ms)
+        new = self._new_models(epoch_ms)
+        cfg = self.config
+        for s in summaries:
+            self.linkage.update(s)
+            new_1h, old_24h = self._model_shares(s, new)
+            evidence = key_evidence(s.stats, new_model_share=new_1h, old_model_share_24h=old_24h)
+            score = combine(evidence)
+            strengths = {h: self.anomaly.strength(h, s.stats[h]) for h in self.anomaly.models if h in s.stats}
+            a_h = max(strengths, key=lambda h: (strengths[h], h), default="")
+            a = strengths.get(a_h, 0.0)
+            if a > 0 and (score >= cfg.observe_threshold or a >= 0.5):
+                boost = 0.25 * a if score >= cfg.observe_threshold else 0.6 * a
+                evidence = sorted(evidence + [Evidence("anomalous_window", boost, a, 0.0, a_h)],
+                                  key=lambda e: (-e.strength, e.signal))
+                score = combine(evidence)
+            subject = decision_key("key", s.api_key_id)
+            state = self.subjects.get(subject)
+            if score < cfg.observe_threshold and (state is None or state.level == 0):
+                for h in self.anomaly.models:
+                    if h in s.stats:
+                        self.anomaly.learn(h, s.stats[h])
+            allowed = s.account_id is not None and s.account_id in cfg.allowlist_accounts
+            self._decide(out, "key", s.api_key_id, [s.api_key_id], [s.account_id] if s.account_id else [],
+                         score, evidence, s.stats, epoch_ms, allowed)
+        if self.epochs % cfg.linkage_rebuild_epochs == 0:
+            for c in self.linkage.clusters(epoch_ms):
+                evidence = cluster_evidence(c.stats)
+                score = combine(evidence)
+                allowed = bool(c.account_ids) and all(a in cfg.allowlist_accounts for a in c.account_ids)
+                self._decide(out, "cluster", c.cluster_id, c.members, c.account_ids, score, evidence,
+                             {"24h": c.stats}, epoch_ms, allowed)
+        self._expire(out, epoch_ms)
+        return out
+
+    # -------------------------------------------------------------- decisions
+    def _level(self, score: float, evidence: list[Evidence]) -> int:
+        cfg = self.config
+        if score >= cfg.block_threshold and any(e.blockable and e.strength >= 0.9 for e in evidence):
+            return 3
+        if score >= cfg.throttle_threshold and any(e.signal != "anomalous_window" and e.strength >= 0.3
+                                                   for e in evidence):
+            return 2
+        return 1 if score >= cfg.observe_threshold else 0
+
+    def _decide(self, out: ScorerOutput, kind: str, subject_id: str, keys: list[str], accounts: list[str],
+                score: float, evidence: list[Evidence], stats: dict[str, dict[str, float]], epoch_ms: int,
+                allowed: bool) -> None:
+        cfg = self.config
+        if score > 0:
+            out.scores.append((kind, subject_id, score, evidence))
+        level = 0 if allowed else self._level(score, evidence)
+        subject = decision_key(kind, subject_id)
+        state = self.subjects.get(subject)
+        if level == 0:
+            return
+        if state is None:
+            state = self.subjects[subject] = SubjectState()
+        grew = kind == "cluster" and len(keys) >= state.members * 1.2 and len(keys) > state.members
+        if level > state.level or (grew and level >= 2 and state.level >= 2):
+            level = max(level, state.level)
+            action = LEVELS[level]
+            horizon = evidence[0].horizon if evidence else "1h"
+            ttl_s = cfg.ttl_s[action]
+            alert = build_alert(kind=kind, subject=subject_id, api_key_ids=keys, account_ids=accounts, level=level,
+                                score=score, epoch_ms=epoch_ms, horizon_ms=cfg.horizons_ms.get(horizon, _HOUR_MS),
+                                requests=int(stats.get(horizon, stats.get("24h", {})).get("n", 0)),
+                                evidence=evidence or [Evidence("score", score, score, 0.0, horizon)],
+                                ttl_s=ttl_s, model_version=cfg.model_version)
+            out.alerts.append(alert)
+            state.level, state.alert_id, state.members = level, alert["alert_id"], len(keys)
+            state.expires_ms = epoch_ms + ttl_s * 1000
+            state.decision = build_decision(alert, expires_ms=state.expires_ms, decided_ms=epoch_ms,
+                                            throttle_rpm=cfg.throttle_rpm)
+            out.decisions.append((subject, state.decision))
+        elif level >= state.level and state.decision is not None:
+            ttl_ms = cfg.ttl_s[LEVELS[state.level]] * 1000
+            if state.expires_ms - epoch_ms < ttl_ms // 2:
+                state.expires_ms = epoch_ms + ttl_ms
+                state.decision = refresh_decision(state.decision, expires_ms=state.expires_ms, decided_ms=epoch_ms)
+                out.decisions.append((subject, state.decision))
+
+    def _expire(self, out: ScorerOutput, epoch_ms: int) -> None:
+        for subject in sorted(self.subjects):
+            state = self.subjects[subject]
+            if state.level and state.expires_ms <= epoch_ms:
+                out.decisions.append((subject, None))
+                del self.subjects[subject]
+
+    # ---------------------------------------------------------- persistence
+    def to_bytes(self) -> bytes:
+        """Checkpoint of the whole stage (River models carry their version tag)."""
+        state = dict(self.__dict__, anomaly=self.anomaly.to_bytes())
+        return pickle.dumps(state, protocol=5)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Scorer:
+        """Restore :meth:`to_bytes`."""
+        state = pickle.loads(data)  # noqa: S301 - our own checkpoint
+        obj = cls.__new__(cls)
+        obj.__dict__.update(state)
+        obj.anomaly = WindowAnomaly.from_bytes(state["anomaly"])
+        return obj
+

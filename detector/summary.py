@@ -1,0 +1,88 @@
+"""What the key-window stage hands the scorer: one key's statistics at the close of a bucket.
+
+A :class:`WindowSummary` is small, numeric and free of text: per horizon (``10m``, ``1h``,
+``24h``) a dict of named window features computed from the merged :class:`~detector.windows.Bucket`,
+plus the key's linkage attributes (characteristic skeleton fingerprints, IP prefix, SDK family,
+account creation time) used to link keys into clusters. It travels as JSON on the internal
+summaries topic, so ``to_json``/``from_json`` round-trip exactly.
+
+>>> from detector.windows import Bucket
+>>> s = bucket_stats(Bucket())
+>>> s["n"], s["distinct_prompt_ratio"]
+(0.0, 0.0)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import orjson
+
+from detector.signals import Signal
+from detector.windows import Bucket
+
+SIGNAL_BITS: list[tuple[str, int]] = [
+    (s.name.lower(), s.value.bit_length() - 1) for s in Signal  # type: ignore[union-attr]
+]
+
+
+def _popcount(x: int) -> float:
+    return float(bin(x).count("1"))
+
+
+def bucket_stats(b: Bucket) -> dict[str, float]:
+    """Window features of a merged bucket; every value is a plain float (rates in [0, 1])."""
+    n = b.n
+    inv = 1.0 / n if n else 0.0
+    top = b.top_skeletons.top(1)
+    stats: dict[str, float] = {
+        "n": float(n),
+        "distinct_prompt_ratio": min(1.0, b.prompts.estimate() * inv),
+        "distinct_skeleton_ratio": min(1.0, b.skeletons.estimate() * inv),
+        "top_skeleton_share": min(1.0, top[0][1] * inv) if top else 0.0,
+        "out_in_ratio": b.out_tok / max(b.in_tok, 1),
+        "out_tokens_mean": b.out_tok * inv,
+        "in_tokens_mean": b.in_tok * inv,
+        "depth_mean": b.depth_sum * inv,
+        "error_rate": b.errors * inv,
+        "end_user_share": b.end_user_n * inv,
+        "end_users": b.end_users.estimate(),
+        "gap_p50_s": b.gaps.quantile(0.5) / 1000.0 if b.gaps.count else 0.0,
+        "gap_spread": (math.log2((b.gaps.quantile(0.9) + 1.0) / (b.gaps.quantile(0.1) + 1.0))
+                       if b.gaps.count >= 5 else 0.0),
+        "prompt_chars_p50": b.lengths.quantile(0.5) if b.lengths.count else 0.0,
+        "hours_active": _popcount(b.hours),
+        "scripts": _popcount(b.scripts),
+    }
+    counts = b.flag_counts
+    for name, bit in SIGNAL_BITS:
+        stats["rate_" + name] = counts[bit] * inv
+    return stats
+
+
+@dataclass(slots=True)
+class WindowSummary:
+    """One key at the close of the fine bucket ending at ``epoch_ms``."""
+
+    api_key_id: str
+    epoch_ms: int
+    account_id: str | None
+    account_created_ms: int | None
+    stats: dict[str, dict[str, float]]          # horizon -> feature -> value
+    models_1h: dict[str, int] = field(default_factory=dict)
+    models_24h: dict[str, int] = field(default_factory=dict)
+    skeletons: list[tuple[int, int]] = field(default_factory=list)  # 24h top skeletons (fp, count)
+    ip_prefix: str = ""
+    user_agent: str = ""
+
+    def to_json(self) -> bytes:
+        """Serialise for the internal summaries topic."""
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, data: bytes) -> WindowSummary:
+        """Inverse of :meth:`to_json`."""
+        d = orjson.loads(data)
+        d["skeletons"] = [tuple(x) for x in d["skeletons"]]
+        return cls(**d)
