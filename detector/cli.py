@@ -214,6 +214,69 @@ def bench_replay_cmd(
     Console().print(t)
 
 
+@app.command()
+def worker() -> None:
+    """Run a live detector worker (Faust): ingest, key windows and scorer agents."""
+    from streams.settings import Settings
+    from streams.worker import run_worker
+
+    run_worker(Settings.from_env())
+
+
+@app.command()
+def notify() -> None:
+    """Post alerts from the alerts topic to Slack (webhook from SLACK_WEBHOOK_URL[_FILE])."""
+    import asyncio
+
+    from streams.notifier import run_notifier
+    from streams.service_settings import Settings
+
+    asyncio.run(run_notifier(Settings.from_env()))
+
+
+@app.command()
+def enforce() -> None:
+    """Reference rate-limiter consumer: decisions topic -> Redis keys + GET /v1/decisions/{api_key_id}."""
+    import asyncio
+
+    from streams.enforcer import run_enforcer
+    from streams.service_settings import Settings
+
+    asyncio.run(run_enforcer(Settings.from_env()))
+
+
+@app.command()
+def label(
+    verdict: Annotated[str, typer.Option(help="confirmed|dismissed")],
+    key: Annotated[Optional[str], typer.Option(help="api_key_id")] = None,
+    cluster: Annotated[Optional[str], typer.Option(help="cluster id (xc_...)")] = None,
+    note: Annotated[str, typer.Option(help="free text for the record (no prompt text)")] = "",
+    ttl: Annotated[str, typer.Option(help="how long a dismissal holds: 30m, 12h, 7d")] = "7d",
+    at: Annotated[Optional[str], typer.Option(help="effective time (RFC 3339); default now")] = None,
+    bootstrap: Annotated[str, typer.Option(envvar="DETECTOR_KAFKA_BOOTSTRAP")] = "127.0.0.1:19092",
+    topic: Annotated[str, typer.Option(envvar="DETECTOR_LABELS_TOPIC")] = "extraction-labels",
+) -> None:
+    """Publish an analyst verdict on a key or cluster; workers learn from it."""
+    from kafka import KafkaProducer
+
+    from detector.feedback import VERDICTS, Label
+
+    if (key is None) == (cluster is None):
+        raise typer.BadParameter("give exactly one of --key or --cluster")
+    if verdict not in VERDICTS:
+        raise typer.BadParameter(f"--verdict must be one of {', '.join(VERDICTS)}")
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if not ttl[:-1].isdigit() or ttl[-1] not in units:
+        raise typer.BadParameter("--ttl looks like 30m, 12h or 7d")
+    when = _ts_ms(at) if at else int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+    lb = Label("key" if key else "cluster", key or cluster or "", verdict, int(when or 0),
+               int(ttl[:-1]) * units[ttl[-1]], note)
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer.send(topic, key=lb.subject.encode(), value=lb.to_json()).get(timeout=30)
+    producer.close()
+    console.print(f"published {verdict} for {lb.subject} to {topic}")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -57,17 +57,30 @@ def multi_user_discount(s: dict[str, float]) -> float:
     return 1.0 - s.get("end_user_share", 0.0) * ramp(s.get("end_users", 0.0), 3.0, 25.0)
 
 
-def distillation_strength(s: dict[str, float], n0: float) -> float:
-    """Templated, content-diverse, output-heavy, reasoning-eliciting traffic at volume."""
+def output_heavy(s: dict[str, float]) -> float:
+    """Long answers to short prompts: the economics of dataset generation (signal 18)."""
+    return max(ramp(s.get("out_in_ratio", 0.0), 3.0, 8.0), ramp(s.get("out_tokens_mean", 0.0), 800.0, 2000.0))
+
+
+def reasoning_share(s: dict[str, float]) -> float:
+    """Share of requests eliciting reasoning traces (CoT wording, thinking budgets, reverse
+    rationalisation, explanation system prompts, or shallow synthetic tool-use transcripts)."""
+    return max(s.get("rate_cot", 0.0), s.get("rate_reverse_rationale", 0.0), s.get("rate_thinking", 0.0),
+               s.get("rate_system_explain", 0.0), s.get("rate_tools", 0.0) * ramp(2.5 - s.get("depth_mean", 1.0), 0.0, 1.0))
+
+
+def distillation_strength(s: dict[str, float], n0: float, base: float = 0.4) -> float:
+    """Output-heavy, reasoning-eliciting traffic from one caller at volume, more so when templated
+    and content-diverse (a prompt factory filling slots)."""
     n = s.get("n", 0.0)
     if n < 3:
         return 0.0
-    templated = max(ramp(s["top_skeleton_share"], 0.15, 0.5), ramp(1.0 - s["distinct_skeleton_ratio"], 0.6, 0.95))
-    diverse = ramp(s["distinct_prompt_ratio"], 0.5, 0.85)
-    output_heavy = max(ramp(s["out_in_ratio"], 1.5, 4.0), ramp(s["out_tokens_mean"], 500.0, 1500.0))
-    reasoning = max(s.get("rate_cot", 0.0), s.get("rate_reverse_rationale", 0.0), s.get("rate_thinking", 0.0),
-                    s.get("rate_system_explain", 0.0), s.get("rate_tools", 0.0) * ramp(2.5 - s["depth_mean"], 0.0, 1.0))
-    return templated * diverse * output_heavy * (0.4 + 0.6 * reasoning) * conf(n, n0) * multi_user_discount(s)
+    templated = max(ramp(s.get("top_skeleton_share", 0.0), 0.1, 0.3),
+                    ramp(1.0 - s.get("distinct_skeleton_ratio", 1.0), 0.5, 0.8))
+    diverse = ramp(s.get("distinct_prompt_ratio", 0.0), 0.3, 0.6)
+    factory = base + (1.0 - base) * (templated + diverse) / 2.0
+    return (output_heavy(s) * (0.3 + 0.7 * reasoning_share(s)) * factory * conf(n, n0)
+            * multi_user_discount(s))
 
 
 def _rate_rule(name: str, s: dict[str, float], horizon: str, rate: float, lo: float, hi: float,
@@ -101,16 +114,16 @@ def key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: float,
             _rate_rule("meta_prompt", s, horizon, g("rate_meta_prompt", 0.0), 0.1, 0.4, n0_fast / 2, True),
         ]
         out.extend(r for r in rules if r is not None)
-        d = distillation_strength(s, n0_slow)
-        if horizon == "24h":
-            d *= ramp(g("hours_active", 0.0), 12.0, 20.0)   # around-the-clock harvesting, not a human day
+        if horizon == "24h":   # around-the-clock harvesting below hourly volumes: low and slow
+            d = distillation_strength(s, 120.0, base=0.6) * ramp(g("hours_active", 0.0), 10.0, 18.0)
+        else:
+            d = distillation_strength(s, n0_slow)
         if d > 0:
             out.append(Evidence("distillation_template", d, g("distinct_prompt_ratio", 0.0), 0.5, horizon,
                                 d >= 0.9 and g("n", 0.0) >= 2000))
         if horizon == "1h" and new_model_share > 0:
             pivot = (ramp(new_model_share, 0.25, 0.5) * ramp(old_model_share_24h, 0.2, 0.5)
-                     * conf(s["n"], 100.0) * max(ramp(s["out_in_ratio"], 1.5, 4.0), ramp(s["out_tokens_mean"], 500.0, 1500.0))
-                     * multi_user_discount(s))
+                     * conf(s["n"], 100.0) * output_heavy(s) * multi_user_discount(s))
             if pivot > 0:
                 out.append(Evidence("release_pivot", pivot, new_model_share, 0.05, horizon, False))
     best: dict[str, Evidence] = {}

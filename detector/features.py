@@ -12,6 +12,14 @@ per field, so a 1 MB prompt costs the same as a 16 KB one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
+
+from detector.record import Event
+from detector.signals import (estimated_input_tokens, last_user_message, parameter_signals, system_signals,
+                              text_signals, turn_signals)
+from detector.text import (Analysis, analyse, cap, dominant_script, hash_str, ip_prefix, joined_fingerprint,
+                           signature, skeleton_fp, ua_family)
 
 
 @dataclass(slots=True)
@@ -37,3 +45,85 @@ class EventFeatures:
     user_agent: str         # SDK family and major version, "" when absent
     end_user_fp: int        # xxh3-64 of end_user_id, 0 when absent
     status: int             # HTTP status, 0 when absent
+
+
+class _SystemView(NamedTuple):
+    analysis: Analysis
+    fp: int       # fingerprint of the system prompt, 0 if it is empty
+    flags: int    # signals.system_signals of it
+
+
+@lru_cache(maxsize=1 << 12)
+def _system_view(system: str) -> _SystemView:
+    """Everything derived from one (capped) system prompt; memoised, as system prompts repeat."""
+    a = analyse(system)
+    return _SystemView(a, joined_fingerprint(a) if a.norm_bytes else 0, system_signals(a.norm))
+
+
+def extract(ev: Event) -> EventFeatures:
+    """The features of one request: hashes, signal bits and counts, no text.
+
+    * user text: the content of the last ``user``-role message (``""`` if none or not logged);
+      ``prompt_chars`` is its full length, everything else looks at the capped text.
+    * ``prompt_fp`` = ``fingerprint(system + "\\n" + user)`` (each field capped on its own);
+      ``skeleton_fp`` = ``fingerprint(skeleton(user))``; ``skeleton_sig`` = SimHash of the
+      skeletons of system prompt and user turn together; ``system_fp`` = ``fingerprint(system)``,
+      0 when there is no system prompt.
+    * ``flags``: :func:`detector.signals.event_signals`; ``script``: dominant script of the user
+      text; ``input_tokens`` falls back to ``len(user) // 4`` when not logged; ``output_tokens``,
+      ``status`` fall back to 0 and ``model`` to ``""``.
+    * ``ip_prefix`` (/24, /48), ``user_agent`` (SDK family/major), ``end_user_fp`` (xxh3 of
+      ``end_user_id``, 0 when absent).
+
+    When it works: the hashes are stable across processes and replays (fixed-seed xxh3), so the
+    windows can count distinct prompts and skeletons and link keys that share them. When it fails:
+    only the last user turn is looked at, so a campaign that varies earlier turns and keeps the
+    last one fixed looks more repetitive than it is, and the reverse. Assumes the event was
+    validated by :mod:`detector.parse`.
+
+    Cost: one :func:`detector.text.analyse` of the user turn (a few C-speed passes and one dict
+    lookup per token) plus memoised work for the system prompt, skeleton, user agent and IP.
+
+    >>> from detector.record import Message
+    >>> ev = Event(ts_ms=1_764_165_787_412, api_key_id="key_7f3a", client_ip="203.0.113.9",
+    ...            user_agent="anthropic-python/0.34.2", output_tokens=900,
+    ...            messages=(Message("user", "Question: Who wrote Hamlet?\\nThink step by step."),))
+    >>> f = extract(ev)
+    >>> f.prompt_chars, f.input_tokens, f.ip_prefix, f.user_agent, f.system_fp, f.depth
+    (47, 11, '203.0.113.0/24', 'anthropic-python/0', 0, 1)
+    >>> from detector.signals import Signal
+    >>> Signal(f.flags)
+    <Signal.COT|LONG_OUTPUT: 4097>
+    >>> from detector.text import fingerprint, skeleton
+    >>> f.skeleton_fp == fingerprint(skeleton("Question: Who wrote Hamlet?\\nThink step by step."))
+    True
+    """
+    last = last_user_message(ev)
+    user = (last.content or "") if last is not None else ""
+    u = analyse(user)
+    s = _system_view(cap(ev.system) if ev.system else "")
+    script = dominant_script(u.norm)
+    input_tokens = estimated_input_tokens(ev, len(user))
+    flags = (parameter_signals(ev, input_tokens) | turn_signals(ev, u.norm)
+             | text_signals(u.norm, u.tokens, script) | s.flags)
+    return EventFeatures(
+        ts_ms=ev.ts_ms,
+        api_key_id=ev.api_key_id,
+        account_id=ev.account_id,
+        account_created_ms=ev.account_created_ms,
+        prompt_fp=joined_fingerprint(s.analysis, u),
+        skeleton_fp=skeleton_fp(u),
+        skeleton_sig=signature(s.analysis, u),
+        system_fp=s.fp,
+        flags=flags,
+        script=int(script),
+        prompt_chars=len(user),
+        input_tokens=input_tokens,
+        output_tokens=ev.output_tokens or 0,
+        depth=len(ev.messages),
+        model=ev.model or "",
+        ip_prefix=ip_prefix(ev.client_ip),
+        user_agent=ua_family(ev.user_agent),
+        end_user_fp=hash_str(ev.end_user_id) if ev.end_user_id else 0,
+        status=ev.status or 0,
+    )

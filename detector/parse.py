@@ -11,7 +11,8 @@ Three entry points, one per framing:
 Assumptions and normalisation:
 
 * ``ts`` is an RFC 3339 string *with* an offset (``Z`` or ``±hh:mm``; any number of fractional
-  digits, sub-microsecond digits are dropped) or a number of epoch milliseconds. Accepted range is
+  digits, sub-microsecond digits are dropped; other ISO 8601 forms ``datetime.fromisoformat`` reads
+  are tolerated) or a number of epoch milliseconds. Accepted range is
   2015-01-01 .. 2100-01-01; with ``reference_ms`` also within 7 days of it. No wall clock is read,
   so the same input always gives the same output.
 * ``null`` in an optional field means absent. Unknown fields are ignored. Booleans are not numbers.
@@ -174,7 +175,7 @@ def _number(lo: float, hi: float) -> Check:
 _tokens = _integer(0, MAX_TOKENS)
 
 # source key -> (Event field, check, path used in details); a bare string is an identifier field of
-# that name, checked inline in _fill (a third of the cost of the validation loop is function calls).
+# that name, checked inline in _fill to save a function call per field.
 _Spec = tuple[str, Check, str] | str
 _TOP: dict[str, _Spec] = {
     "request_id": "request_id",
@@ -359,7 +360,7 @@ def parse_record(
 # --------------------------------------------------------------------------------------- framing
 
 
-def undecodable(raw: bytes, err: orjson.JSONDecodeError) -> Rejection:
+def _undecodable(raw: bytes, err: orjson.JSONDecodeError) -> Rejection:
     """The Rejection for bytes orjson refused: ``not_utf8`` or ``not_json``, position only."""
     try:
         raw.decode("utf-8")
@@ -437,7 +438,7 @@ def split_message(
         if not lines:
             return out
         if len(lines) == 1:
-            return [undecodable(raw, err)]
+            return [_undecodable(raw, err)]
         for line in lines:
             if len(line) > max_bytes:
                 out.append(_oversize(line, max_bytes))
@@ -445,7 +446,7 @@ def split_message(
             try:
                 value = orjson.loads(line)
             except orjson.JSONDecodeError as line_err:
-                out.append(undecodable(line, line_err))
+                out.append(_undecodable(line, line_err))
                 continue
             _value_units(value, line, out, max_bytes, expand)
         return out
@@ -465,7 +466,7 @@ def parse_line(
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
-        return undecodable(raw, err)
+        return _undecodable(raw, err)
     return parse_record(obj, raw, reference_ms=reference_ms, max_bytes=max_bytes)
 
 

@@ -11,7 +11,10 @@ clusters it finds, then turns scores into actions with hysteresis:
 * an active decision is refreshed (same alert id, later expiry) while the behaviour continues and
   lifted by a tombstone when it expires in event time;
 * windows of flagged subjects are never learned by the anomaly model;
-* keys of allow-listed accounts (contractual synthetic-data customers) are never actioned.
+* keys of allow-listed accounts (contractual synthetic-data customers) are never actioned;
+* analyst labels (:mod:`detector.feedback`) apply at the first epoch at or after their
+  ``effective_at``: a dismissal silences the subject for its TTL and teaches the supervised model
+  that its windows are benign; a confirmation teaches it they are extraction.
 
 Anomaly strength alone can produce at most an ``observe`` alert; throttling needs extraction
 evidence. Everything is a pure function of the epoch sequence, so replay reproduces live.
@@ -32,6 +35,7 @@ from detector.alerts import LEVELS, build_alert, build_decision, decision_key, r
 from detector.anomaly import WindowAnomaly
 from detector.config import Config
 from detector.evidence import Evidence, cluster_evidence, combine, key_evidence
+from detector.feedback import Label, SupervisedModel
 from detector.linkage import Linkage
 from detector.summary import WindowSummary
 
@@ -71,6 +75,49 @@ class Scorer:
         self.model_first_seen: dict[str, int] = {}
         self.first_epoch_ms = -1
         self.epochs = 0
+        self.supervised = SupervisedModel()
+        self.pending_labels: list[Label] = []
+        self.labels: dict[str, Label] = {}          # subject -> label in force
+        self.cluster_stats: dict[str, dict[str, float]] = {}
+
+    # ----------------------------------------------------------------- labels
+    def add_label(self, label: Label) -> None:
+        """Queue an analyst verdict; it applies at the first epoch at or after its effective time."""
+        self.pending_labels.append(label)
+        self.pending_labels.sort(key=lambda lb: (lb.effective_ms, lb.subject, lb.verdict))
+
+    def _apply_labels(self, epoch_ms: int) -> None:
+        while self.pending_labels and self.pending_labels[0].effective_ms <= epoch_ms:
+            label = self.pending_labels.pop(0)
+            self.labels[label.subject] = label
+            stats = self._last_stats(label)
+            if stats:
+                self.supervised.learn(stats, label.verdict == "confirmed")
+        for subject in [s for s, lb in self.labels.items() if lb.effective_ms + lb.ttl_s * 1000 <= epoch_ms]:
+            del self.labels[subject]
+
+    def _last_stats(self, label: Label) -> dict[str, float] | None:
+        if label.kind == "cluster":
+            return self.cluster_stats.get(label.subject_id)
+        profile = self.linkage.profiles.get(label.subject_id)
+        return profile.stats if profile else None
+
+    def _feedback(self, subject: str, stats: dict[str, float], evidence: list[Evidence], score: float
+                  ) -> tuple[list[Evidence], float, bool]:
+        """Learn from labelled subjects; add supervised evidence; say whether the subject is dismissed."""
+        label = self.labels.get(subject)
+        if label is not None:
+            self.supervised.learn(stats, label.verdict == "confirmed")
+            if label.verdict == "dismissed":
+                return evidence, score, True
+        if self.supervised.ready:
+            p = self.supervised.proba(stats)
+            if p >= 0.6:
+                cap = 1.0 if score >= self.config.observe_threshold else 0.6
+                evidence = sorted(evidence + [Evidence("analyst_similarity", min(cap, p), p, 0.5, "24h")],
+                                  key=lambda e: (-e.strength, e.signal))
+                score = combine(evidence)
+        return evidence, score, False
 
     # ----------------------------------------------------------------- models
     def _new_models(self, epoch_ms: int) -> set[str]:
@@ -97,6 +144,7 @@ class Scorer:
             for m in sorted(s.models_1h):
                 self.model_first_seen.setdefault(m, epoch_ms)
         new = self._new_models(epoch_ms)
+        self._apply_labels(epoch_ms)
         cfg = self.config
         for s in summaries:
             self.linkage.update(s)
@@ -112,19 +160,24 @@ class Scorer:
                                   key=lambda e: (-e.strength, e.signal))
                 score = combine(evidence)
             subject = decision_key("key", s.api_key_id)
+            day = s.stats.get("24h") or s.stats[max(s.stats, key=lambda h: cfg.horizons_ms.get(h, 0))]
+            evidence, score, dismissed = self._feedback(subject, day, evidence, score)
             state = self.subjects.get(subject)
             if score < cfg.observe_threshold and (state is None or state.level == 0):
                 for h in self.anomaly.models:
                     if h in s.stats:
                         self.anomaly.learn(h, s.stats[h])
-            allowed = s.account_id is not None and s.account_id in cfg.allowlist_accounts
+            allowed = dismissed or (s.account_id is not None and s.account_id in cfg.allowlist_accounts)
             self._decide(out, "key", s.api_key_id, [s.api_key_id], [s.account_id] if s.account_id else [],
                          score, evidence, s.stats, epoch_ms, allowed)
         if self.epochs % cfg.linkage_rebuild_epochs == 0:
-            for c in self.linkage.clusters(epoch_ms):
+            clusters = self.linkage.clusters(epoch_ms)
+            self.cluster_stats = {c.cluster_id: c.stats for c in clusters}
+            for c in clusters:
                 evidence = cluster_evidence(c.stats)
-                score = combine(evidence)
-                allowed = bool(c.account_ids) and all(a in cfg.allowlist_accounts for a in c.account_ids)
+                evidence, score, dismissed = self._feedback(decision_key("cluster", c.cluster_id), c.stats,
+                                                            evidence, combine(evidence))
+                allowed = dismissed or (bool(c.account_ids) and all(a in cfg.allowlist_accounts for a in c.account_ids))
                 self._decide(out, "cluster", c.cluster_id, c.members, c.account_ids, score, evidence,
                              {"24h": c.stats}, epoch_ms, allowed)
         self._expire(out, epoch_ms)
@@ -135,8 +188,8 @@ class Scorer:
         cfg = self.config
         if score >= cfg.block_threshold and any(e.blockable and e.strength >= 0.9 for e in evidence):
             return 3
-        if score >= cfg.throttle_threshold and any(e.signal != "anomalous_window" and e.strength >= 0.3
-                                                   for e in evidence):
+        if score >= cfg.throttle_threshold and any(e.signal not in ("anomalous_window", "analyst_similarity")
+                                                   and e.strength >= 0.3 for e in evidence):
             return 2
         return 1 if score >= cfg.observe_threshold else 0
 

@@ -185,7 +185,8 @@ def _accounts(account_ids: Sequence[str]) -> str:
 
 def _reason_line(reason: Mapping[str, Any]) -> str:
     horizon = f" ({reason['horizon']})" if reason.get("horizon") in ("10m", "1h", "24h") else ""
-    return f"• `{_value(reason['signal'])}`: {_number(reason['value'])} vs baseline {_number(reason['baseline'])}{horizon}"
+    value, baseline = _number(reason["value"]), _number(reason["baseline"])
+    return f"• `{_value(reason['signal'])}`: {value} vs baseline {baseline}{horizon}"
 
 
 def build_message(alert: Mapping[str, Any], *, replay_hint: str) -> dict[str, Any]:
@@ -204,7 +205,7 @@ def build_message(alert: Mapping[str, Any], *, replay_hint: str) -> dict[str, An
         ("Action", f"{alert['action']} · TTL {_duration(int(alert['ttl_s']))}"),
         ("Account(s)", _accounts(alert["account_ids"])),
         ("Requests in window", f"{int(alert['requests']):,}"),
-        ("Window", f"{_value(window['start'])} – {_value(window['end'])}"),
+        ("Window", f"{_value(window['start'])} \N{EN DASH} {_value(window['end'])}"),
         ("Score", f"{float(alert['score']):.3f}"),
     ]
     if alert["kind"] == "cluster":
@@ -268,7 +269,8 @@ def build_digest(alerts: Sequence[Mapping[str, Any]], *, replay_hint: str = DEFA
     if len(ranked) > MAX_DIGEST_SUBJECTS:
         lines.append(f"{_ELLIPSIS} +{len(ranked) - MAX_DIGEST_SUBJECTS} more alerts")
     # Round-robin over subjects, so the command covers as many of the top subjects as it can.
-    keys = list(dict.fromkeys(k for row in zip_longest(*(a["api_key_ids"] for a in ranked)) for k in row if k is not None))
+    rows = zip_longest(*(a["api_key_ids"] for a in ranked))
+    keys = list(dict.fromkeys(k for row in rows for k in row if k is not None))
     since, until = _window_bounds(alerts)
     blocks = [
         _header(f"{SEVERITY_EMOJI[top]} Model extraction: {len(alerts)} alerts"),

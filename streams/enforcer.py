@@ -39,6 +39,7 @@ import orjson
 import redis.asyncio as redis
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
 
 from detector.enforcement import Delete, EnforcementState, InvalidDecision, Put, Write, parse_decision
@@ -95,7 +96,8 @@ class Enforcer:
         self.port = self._runner.addresses[0][1]
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name="enforcer-consume")
-        log.info("enforcer listening on %s:%d, topic %s", self.settings.bind_host, self.port, self.settings.decisions_topic)
+        log.info("enforcer listening on %s:%d, topic %s",
+                 self.settings.bind_host, self.port, self.settings.decisions_topic)
 
     async def wait(self) -> None:
         """Until the consumer task ends (only by error or cancellation)."""
@@ -116,14 +118,20 @@ class Enforcer:
     # ------------------------------------------------------------------ consuming
 
     async def _partitions(self) -> list[TopicPartition]:
+        """The topic's partitions, waiting for the topic to exist (asks for all topics' metadata,
+        because a metadata request naming the topic could auto-create it uncompacted)."""
         topic = self.settings.decisions_topic
-        while True:
-            await self._consumer.topics()  # refreshes metadata
-            parts = self._consumer.partitions_for_topic(topic)
-            if parts:
-                return [TopicPartition(topic, p) for p in sorted(parts)]
-            log.warning("decisions topic %s does not exist yet; waiting", topic)
-            await asyncio.sleep(2.0)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        await admin.start()
+        try:
+            while True:
+                for meta in await admin.describe_topics():
+                    if meta["topic"] == topic and meta["partitions"]:
+                        return sorted(TopicPartition(topic, p["partition"]) for p in meta["partitions"])
+                log.warning("decisions topic %s does not exist yet; waiting", topic)
+                await asyncio.sleep(2.0)
+        finally:
+            await admin.close()
 
     def _fold(self, records: Iterable[ConsumerRecord[bytes, bytes]], now_ms: int) -> list[Write]:
         writes: list[Write] = []
@@ -203,7 +211,8 @@ class Enforcer:
             raw = await self._redis.get(self.state.key_name(api_key_id))
         except redis.RedisError:
             return web.json_response({"error": "decision store unavailable"}, status=503)
-        body = {"api_key_id": api_key_id, "action": "allow", "rate_limit_rpm": None, "expires_at": None, "subject": None}
+        body = {"api_key_id": api_key_id, "action": "allow", "rate_limit_rpm": None,
+                "expires_at": None, "subject": None}
         if raw is not None:
             record = orjson.loads(raw)
             body.update({k: record[k] for k in ("action", "rate_limit_rpm", "expires_at", "subject")})

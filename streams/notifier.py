@@ -14,7 +14,7 @@ Cost: one HTTP POST per notification, at most ``rate_per_s`` (default 1/s) per w
 state is O(subjects notified within the cooldown).
 
 Failure modes:
-* HTTP 429: waits ``Retry-After`` (capped at ``max_retry_after_s``) before the next post.
+* HTTP 429: waits ``Retry-After`` (capped at ``max_retry_after_s``, default 120 s) before the next post.
 * 5xx, timeouts, connection errors: retried with exponential backoff and bounded, seeded jitter
   (delay in [d/2, d], d = min(cap, base·2^(attempt-1))). After ``max_attempts`` the notifier raises
   :class:`SlackUnavailable` *without committing*, so the alerts are redelivered after a restart.
@@ -55,6 +55,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
 from prometheus_client import Counter, start_http_server
+from yarl import URL
 
 from detector.slack import NotifyPolicy, TokenBucket, enforce_limits, render
 from streams.service_settings import Settings
@@ -99,7 +100,9 @@ class SlackPoster:
 
     Use as ``async with SlackPoster(url) as poster: await poster.post(payload)``. Every payload
     goes through :func:`detector.slack.enforce_limits` first. ``seed`` makes the backoff jitter
-    reproducible; ``max_retry_after_s`` bounds how long one 429 can stall the notifier.
+    reproducible; ``max_retry_after_s`` bounds how long one 429 can stall the notifier (kept
+    below Kafka's ``max.poll.interval.ms``). The URL is parsed once, so a malformed one fails here
+    with a message that does not echo it.
     """
 
     def __init__(
@@ -110,11 +113,16 @@ class SlackPoster:
         max_attempts: int = 8,
         backoff_base_s: float = 1.0,
         backoff_cap_s: float = 30.0,
-        max_retry_after_s: float = 300.0,
+        max_retry_after_s: float = 120.0,
         timeout_s: float = 10.0,
         seed: int = 0,
     ) -> None:
-        self._url = webhook_url
+        try:
+            self._url = URL(webhook_url)
+        except ValueError:
+            self._url = URL()
+        if self._url.scheme not in ("http", "https") or not self._url.host:
+            raise ValueError("invalid Slack webhook URL (value hidden)")
         self._bucket = TokenBucket(rate_per_s=rate_per_s, capacity=1.0)
         self._max_attempts = max_attempts
         self._backoff_base_s = backoff_base_s
@@ -141,7 +149,7 @@ class SlackPoster:
 
     def backoff_s(self, attempt: int) -> float:
         """Delay after failed attempt ``attempt`` (1-based): equal jitter in [d/2, d]."""
-        d = min(self._backoff_cap_s, self._backoff_base_s * 2 ** (attempt - 1))
+        d: float = min(self._backoff_cap_s, self._backoff_base_s * 2.0 ** (attempt - 1))
         return d * (0.5 + 0.5 * self._rng.random())
 
     def _retry_after_s(self, header: str | None) -> float:
@@ -189,7 +197,8 @@ class SlackPoster:
                 if status < 500:
                     SLACK_POSTS.labels("permanent").inc()
                     kind = "documented" if error in PERMANENT_ERRORS else "undocumented"
-                    log.error("slack refused the message permanently: HTTP %d %s (%s); not retried", status, error, kind)
+                    log.error("slack refused the message permanently: HTTP %d %s (%s); not retried",
+                              status, error, kind)
                     return PostResult("permanent", attempt, error)
                 SLACK_POSTS.labels("transient").inc()
                 log.warning("slack post attempt %d/%d failed: HTTP %d %s", attempt, self._max_attempts, status, error)

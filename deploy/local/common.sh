@@ -20,6 +20,7 @@ REDIS_PORT="${REDIS_PORT:-16379}"
 KAFKA_BOOTSTRAP="$LOCAL_HOST:$KAFKA_PORT"
 REDIS_URL="redis://$LOCAL_HOST:$REDIS_PORT/0"
 
+# shellcheck disable=SC2034  # used by install.sh
 KAFKA_POM="$LOCAL_DIR/kafka/pom.xml"
 KAFKA_HOME="$LOCAL_CACHE/kafka"
 KAFKA_LIBS="$KAFKA_HOME/libs"
@@ -172,7 +173,8 @@ kafka_format_if_needed() {
     rm -rf "$KAFKA_DATA"; mkdir -p "$KAFKA_DATA"
     local cid; cid="$(kafka_new_cluster_id)"
     local -a cmd; mapfile -d '' cmd < <(kafka_java_cmd)
-    "${cmd[@]}" kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_CONF" \
+    # C1 only: a short-lived tool JVM starts ~30% faster that way.
+    "${cmd[@]}" -XX:TieredStopAtLevel=1 kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_CONF" \
         >>"$LOG_DIR/kafka-format.log" 2>&1 || die "kafka: storage format failed, see $LOG_DIR/kafka-format.log"
     printf '%s\n' "$want" >"$marker"
     say "kafka: formatted storage (cluster id $cid)"
@@ -180,6 +182,7 @@ kafka_format_if_needed() {
 
 # kafka_probe -> 0 if the broker answers a metadata request with itself in it.
 kafka_probe() {
+    port_open "$KAFKA_PORT" || return 1   # cheap pre-check: no Python start while the port is closed
     if [[ -x "$VENV_PY" ]] && "$VENV_PY" -c 'import kafka' 2>/dev/null; then
         "$VENV_PY" - "$KAFKA_BOOTSTRAP" <<'EOF' >/dev/null 2>&1
 import sys, logging
@@ -194,7 +197,7 @@ finally:
 EOF
     else
         # No venv yet: fall back to the listener being open and the server logging its start.
-        port_open "$KAFKA_PORT" && grep -q 'Kafka Server started' "$LOG_DIR/kafka.log" 2>/dev/null
+        grep -q 'Kafka Server started' "$LOG_DIR/kafka.log" 2>/dev/null
     fi
 }
 
@@ -219,7 +222,8 @@ kafka_start() {
     if [[ -f "$LOG_DIR/kafka.log" ]]; then mv -f "$LOG_DIR/kafka.log" "$LOG_DIR/kafka.log.1"; fi
     local -a cmd; mapfile -d '' cmd < <(kafka_java_cmd)
     # setsid: own session, so a Ctrl-C in the caller's terminal does not reach the broker.
-    setsid "${cmd[@]}" kafka.Kafka "$KAFKA_CONF" >"$LOG_DIR/kafka.log" 2>&1 </dev/null &
+    # 9>&-: do not inherit the flock fd of with_lock, or the lock would be held as long as the broker runs.
+    setsid "${cmd[@]}" kafka.Kafka "$KAFKA_CONF" >"$LOG_DIR/kafka.log" 2>&1 </dev/null 9>&- &
     pid=$!
     printf '%s\n' "$pid" >"$KAFKA_PIDFILE"
     if ! kafka_wait_ready "$pid" "$KAFKA_START_TIMEOUT"; then
@@ -234,7 +238,7 @@ kafka_wait_ready() {
     while ((SECONDS < deadline)); do
         kill -0 "$pid" 2>/dev/null || { say "kafka: process $pid exited"; return 1; }
         if kafka_probe; then return 0; fi
-        sleep 0.5
+        sleep 0.3
     done
     return 1
 }
@@ -278,7 +282,7 @@ redis_start() {
     fi
     local t0; t0="$(now_ms)"
     redis_write_config
-    setsid redis-server "$REDIS_CONF" >>"$LOG_DIR/redis.out" 2>&1 </dev/null &
+    setsid redis-server "$REDIS_CONF" >>"$LOG_DIR/redis.out" 2>&1 </dev/null 9>&- &
     pid=$!
     printf '%s\n' "$pid" >"$REDIS_PIDFILE"
     if ! redis_wait_ready "$pid" "$REDIS_START_TIMEOUT"; then

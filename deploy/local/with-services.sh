@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # functions run through with_lock/trap look unreachable to shellcheck
 # Run a command with the local Kafka and Redis up, then stop what this run started:
 #   bash deploy/local/with-services.sh .venv/bin/pytest -q tests
 # Exits with the command's exit code. Services that were already up before (make up, or another
@@ -23,13 +24,16 @@ acquire() {
         if ! svc_healthy "$svc"; then touch "$AUTO_MARK_DIR/$svc.pending"; fi
     done
     : >"$lease"
-    if ! bash "$LOCAL_DIR/up.sh" >/dev/null; then
-        rm -f "$AUTO_MARK_DIR"/*.pending
-        return 1
-    fi
+    local rc=0
+    bash "$LOCAL_DIR/up.sh" >/dev/null || rc=$?
+    # Mark what this run brought up (even if up.sh failed half-way) so release() stops it again.
     for svc in redis kafka; do
-        if [[ -f "$AUTO_MARK_DIR/$svc.pending" ]]; then mv -f "$AUTO_MARK_DIR/$svc.pending" "$AUTO_MARK_DIR/$svc"; fi
+        if [[ -f "$AUTO_MARK_DIR/$svc.pending" ]]; then
+            if pid_of "$svc" >/dev/null; then touch "$AUTO_MARK_DIR/$svc"; fi
+            rm -f "$AUTO_MARK_DIR/$svc.pending"
+        fi
     done
+    return "$rc"
 }
 
 release() {

@@ -13,6 +13,7 @@ Assumptions:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -157,7 +158,35 @@ def strictly_increasing(times: list[int]) -> list[int]:
     return out
 
 
-def per_span(per_day: float, span: Span, start_ms: int | None = None) -> float:
-    """Expected count at ``per_day`` over the span (or its tail from ``start_ms``)."""
-    begin = span.start_ms if start_ms is None else max(start_ms, span.start_ms)
-    return per_day * max(0, span.end_ms - begin) / DAY_MS
+# (ts_ms, session index, turn index within the session, is the session's last turn)
+Turn = tuple[int, int, int, bool]
+
+
+def session_plan(
+    rng: np.random.Generator,
+    span: Span,
+    sessions_per_day: float,
+    turns: Callable[[], int],
+    gap_ms: Callable[[], int],
+    profile: tuple[float, ...] = PROFILE_FLAT,
+    tz_hours: float = 0.0,
+    first_session: int = 0,
+) -> list[Turn]:
+    """Sessions arriving as a Poisson process, each a run of turns separated by ``gap_ms()``.
+
+    Sessions may overlap (two tabs, parallel agents); turns are returned in time order with
+    strictly increasing timestamps, turn order within a session preserved. Turns falling after the
+    span are dropped.
+    """
+    plan: list[Turn] = []
+    starts = poisson_times(rng, span.start_ms, span.end_ms, sessions_per_day, profile, tz_hours)
+    for s, t in enumerate(starts, first_session):
+        n = turns()
+        for k in range(n):
+            if t >= span.end_ms:
+                break
+            plan.append((t, s, k, k == n - 1))
+            t += gap_ms()
+    plan.sort()
+    times = strictly_increasing([p[0] for p in plan])
+    return [(t, s, k, last) for t, (_, s, k, last) in zip(times, plan)]

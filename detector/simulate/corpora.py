@@ -45,6 +45,7 @@ POOL_FILES: dict[str, str] = {
 _ATTRIBUTION_LABELS = {
     "Source repository": "source_repository",
     "Upstream dataset": "upstream_dataset",
+    "Repository the files were taken from (a verbatim third-party copy)": "copied_from",
     "Commit": "commit",
     "License": "license",
 }

@@ -138,6 +138,8 @@ def sdk_user_agent(rng: random.Random, family: str) -> str:
     if family == "browser":
         v = rng.randrange(120, 132)
         return _BROWSER.format(v) if rng.random() < 0.6 else _BROWSER_WIN.format(v, v)
+    if family == "python-requests":
+        return f"python-requests/2.{rng.randrange(28, 33)}.{rng.randrange(0, 4)}"
     if family == "mobile-app":
         return _MOBILE_APP.format(rng.choice(_APP_NAMES), rng.randrange(1, 6), rng.randrange(10),
                                   rng.randrange(10), rng.randrange(0, 3))
@@ -151,4 +153,25 @@ ENDPOINT_FOR_FAMILY = {
     "anthropic-typescript": "/v1/messages",
     "browser": "/v1/messages",
     "mobile-app": "/v1/messages",
+    "python-requests": "/v1/completions",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyNetwork:
+    """A commercial proxy reseller's egress: a few hosting /24s and its HTTP client's UA.
+
+    Its paying customers and any hydra campaign it fronts are indistinguishable by network origin.
+    """
+
+    prefixes: tuple[str, ...]
+    user_agent: str
+
+    def ip(self, rng: random.Random) -> str:
+        return host(rng, rng.choice(self.prefixes))
+
+
+def proxy_network(seed: int) -> ProxyNetwork:
+    """The one proxy network of a simulation (same for every actor that routes through it)."""
+    rng = random.Random(derive_seed(seed, "proxy-network"))
+    return ProxyNetwork(tuple(subnet24(rng, "hosting") for _ in range(3)), "Go-http-client/2.0")

@@ -173,3 +173,8 @@ def tool(content: str) -> Message:
 def lognormal_int(rng: random.Random, median: float, sigma: float, lo: int, hi: int) -> int:
     """An integer drawn log-normally around ``median``, clipped to ``[lo, hi]``."""
     return max(lo, min(hi, int(rng.lognormvariate(0.0, sigma) * median)))
+
+
+def reasoning_for(rng: random.Random, budget: int) -> int:
+    """Thinking tokens actually used under a ``thinking_budget``."""
+    return lognormal_int(rng, budget / 3, 0.6, 16, budget)

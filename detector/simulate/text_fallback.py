@@ -57,16 +57,27 @@ _CODE_TASKS = ("reverses a linked list", "checks whether a string is a palindrom
 _ROLES = ("a ship's navigator in 1850", "a museum tour guide", "a detective in Victorian London",
           "a chef opening a new restaurant", "a park ranger", "an astronaut on Mars",
           "a medieval blacksmith", "a startup founder pitching investors", "a marine biologist")
-_FUNCS = (("count_vowels", "s: str", "int", "Return the number of vowels in the string s.", "'hello'", "2"),
-          ("running_max", "xs: List[int]", "List[int]", "Return the running maximum of xs.", "[1, 3, 2]", "[1, 3, 3]"),
-          ("is_balanced", "brackets: str", "bool", "Return True if every bracket is closed in order.", "'(()[])'", "True"),
-          ("dedupe", "items: List[str]", "List[str]", "Remove duplicates, keeping the first occurrence.", "['a', 'b', 'a']", "['a', 'b']"),
-          ("digit_sum", "n: int", "int", "Return the sum of the decimal digits of n.", "1234", "10"),
-          ("chunk", "xs: List[int], k: int", "List[List[int]]", "Split xs into chunks of size k.", "[1, 2, 3], 2", "[[1, 2], [3]]"),
-          ("title_case", "text: str", "str", "Capitalise the first letter of each word.", "'a cat'", "'A Cat'"),
-          ("pairwise_diff", "xs: List[int]", "List[int]", "Return differences of consecutive elements.", "[1, 4, 9]", "[3, 5]"),
-          ("nth_prime", "n: int", "int", "Return the n-th prime number (1-indexed).", "4", "7"),
-          ("mask_email", "email: str", "str", "Hide all but the first letter of the local part.", "'ann@x.org'", "'a**@x.org'"))
+# (name, arguments, return type, docstring, example call, example result)
+_FUNCS = (
+    ("count_vowels", "s: str", "int", "Return the number of vowels in the string s.",
+     "'hello'", "2"),
+    ("running_max", "xs: List[int]", "List[int]", "Return the running maximum of xs.",
+     "[1, 3, 2]", "[1, 3, 3]"),
+    ("is_balanced", "brackets: str", "bool", "Return True if every bracket is closed in order.",
+     "'(()[])'", "True"),
+    ("dedupe", "items: List[str]", "List[str]", "Remove duplicates, keeping the first occurrence.",
+     "['a', 'b', 'a']", "['a', 'b']"),
+    ("digit_sum", "n: int", "int", "Return the sum of the decimal digits of n.", "1234", "10"),
+    ("chunk", "xs: List[int], k: int", "List[List[int]]", "Split xs into chunks of size k.",
+     "[1, 2, 3], 2", "[[1, 2], [3]]"),
+    ("title_case", "text: str", "str", "Capitalise the first letter of each word.",
+     "'a cat'", "'A Cat'"),
+    ("pairwise_diff", "xs: List[int]", "List[int]", "Return differences of consecutive elements.",
+     "[1, 4, 9]", "[3, 5]"),
+    ("nth_prime", "n: int", "int", "Return the n-th prime number (1-indexed).", "4", "7"),
+    ("mask_email", "email: str", "str", "Hide all but the first letter of the local part.",
+     "'ann@x.org'", "'a**@x.org'"),
+)
 _EDIBLE = ("banana", "bread roll", "carrot", "cheddar", "almonds", "rice", "lentils", "plum",
            "yogurt", "honey", "spinach", "oat biscuit", "walnut", "tofu", "mango")
 _INEDIBLE = ("stapler", "sink", "bicycle", "candle wax", "shoelace", "sponge", "coat hanger",
@@ -318,7 +329,8 @@ def _jailbreak(rng: random.Random) -> Row:
 _GENERATORS: dict[str, Callable[[random.Random], Row]] = {
     "chat": _chat, "mtbench": _mtbench, "vicuna": _vicuna, "gsm8k": _gsm8k, "bbh": _bbh,
     "humaneval": _humaneval, "codegen": _codegen, "roleplay": _roleplay, "toolformer": _toolformer,
-    "seed_tasks": _instruction, "user_instructions": _instruction, "ni": _ni, "forbidden": _forbidden, "jailbreak": _jailbreak,
+    "seed_tasks": _instruction, "user_instructions": _instruction, "ni": _ni,
+    "forbidden": _forbidden, "jailbreak": _jailbreak,
 }
 
 

@@ -19,7 +19,7 @@ def iso(ms: int) -> str:
 
 
 def raw(subject: str, keys: list[str], action: str = "block", *, n: int = 1, expires_ms: int = T0 + 3_600_000,
-        rpm: int | None | str = "auto", **extra: Any) -> bytes:
+        rpm: int | str | None = "auto", **extra: Any) -> bytes:
     doc = {
         "schema": "extraction.decision/v1",
         "subject": subject,
@@ -68,7 +68,7 @@ def test_cluster_expands_to_members_and_tombstone_lifts_all() -> None:
     assert {w.key for w in writes} == {"xd:enf:cluster:xc_1", "xd:enf:key:a", "xd:enf:key:b", "xd:enf:key:c"}
     assert orjson.loads(state.desired()["xd:enf:cluster:xc_1"].value)["api_key_ids"] == ["a", "b", "c"]
     writes = apply(state, "cluster:xc_1", None)
-    assert set(writes) == {Delete("xd:enf:cluster:xc_1"), Delete("xd:enf:key:a"), Delete("xd:enf:key:b"), Delete("xd:enf:key:c")}
+    assert set(writes) == {Delete(f"xd:enf:{k}") for k in ("cluster:xc_1", "key:a", "key:b", "key:c")}
     assert state.desired() == {} and state.active_subjects == 0
 
 

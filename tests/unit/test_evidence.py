@@ -52,7 +52,7 @@ def test_logit_probe_is_blockable_and_needs_volume() -> None:
 
 
 def test_release_pivot_needs_a_shift_and_output_heavy_use() -> None:
-    s = window(n=300, out_in_ratio=5.0, out_tokens_mean=1500)
+    s = window(n=300, out_in_ratio=9.0, out_tokens_mean=2100)
     pivot = [e for e in key_evidence({"1h": s}, new_model_share=0.6, old_model_share_24h=0.8)
              if e.signal == "release_pivot"]
     assert pivot and pivot[0].strength > 0.9

@@ -87,7 +87,8 @@ def test_key_alert_message_is_complete_and_within_limits() -> None:
     assert header["type"] == "header"
     assert header["text"]["text"] == ":red_circle: Model extraction: key key_1_0000"
     fields = " ".join(f["text"] for f in msg["blocks"][1]["fields"])
-    for expected in ("critical", "block · TTL 24h", "acct_1_0", "12,345", "2026-02-01T09:10:00Z – 2026-02-01T10:10:00Z", "0.910"):
+    window = "2026-02-01T09:10:00Z \N{EN DASH} 2026-02-01T10:10:00Z"
+    for expected in ("critical", "block · TTL 24h", "acct_1_0", "12,345", window, "0.910"):
         assert expected in fields
     reasons = section_with(msg, "Top reasons")
     assert "• `template_share_0`: 0.9 vs baseline 0.05 (1h)" in reasons
@@ -153,7 +154,9 @@ def test_replay_command_quotes_odd_keys_and_respects_budget() -> None:
     account=st.text(max_size=256),
     value=st.floats(allow_nan=False, allow_infinity=False),
 )
-def test_any_valid_alert_renders_within_limits(kind: str, n_keys: int, n_reasons: int, subject: str, account: str, value: float) -> None:
+def test_any_valid_alert_renders_within_limits(
+    kind: str, n_keys: int, n_reasons: int, subject: str, account: str, value: float
+) -> None:
     keys = [f"{subject[:200]}_{i}" for i in range(n_keys)] if kind == "cluster" else [subject]
     alert = make_alert(6, kind=kind, n_keys=n_keys, n_reasons=n_reasons)
     alert.update(subject_id=subject, api_key_ids=keys, account_ids=[account, account + "x"] if account else [])
@@ -166,9 +169,11 @@ def test_any_valid_alert_renders_within_limits(kind: str, n_keys: int, n_reasons
 
 
 def test_digest_counts_subjects_and_one_replay_hint() -> None:
-    alerts = [make_alert(i, severity=sev) for i, sev in enumerate(["critical", "high", "high", "medium", "low", "high"])]
-    alerts.append(make_alert(99, kind="cluster", n_keys=500, n_reasons=12, severity="critical", action="block", score=0.99,
-                             window={"start": "2026-02-01T08:00:00Z", "end": "2026-02-01T10:30:00Z"}))
+    severities = ["critical", "high", "high", "medium", "low", "high"]
+    alerts = [make_alert(i, severity=sev) for i, sev in enumerate(severities)]
+    wide = {"start": "2026-02-01T08:00:00Z", "end": "2026-02-01T10:30:00Z"}
+    alerts.append(make_alert(99, kind="cluster", n_keys=500, n_reasons=12, severity="critical", action="block",
+                             score=0.99, window=wide))
     alerts += [make_alert(100 + i, severity="medium") for i in range(30)]
     digest = build_digest(alerts)
     assert check_limits(digest) == []

@@ -1,0 +1,380 @@
+"""Attack campaigns: model-extraction traffic as described in the public record.
+
+Each builder returns one :class:`~.context.Actor` labelled ``attack`` with its campaign name.
+Volumes are per key per day; every campaign starts 10–20% of the way into the span (so it fits
+any span of an hour or more) and runs to its end. Key counts do not depend on ``scale`` except
+for ``hydra`` (80 keys at scale 1, never fewer than 50).
+
+* ``bulk_distill`` — one key, ~20k/day, one skeleton wrapping diverse questions (GPTeacher,
+  Self-Instruct, GSM8K, BBH) with chain-of-thought wording, a thinking budget and 1.5k–4k output
+  tokens; machine timing (Poisson, 24/7); starts at ~10% of the span.
+* ``cot_harvest`` — ~5k/day of reverse rationalisation: a GSM8K problem with its final answer,
+  asking for the step-by-step reasoning that leads to it.
+* ``rubric_grading`` — ~3k/day of grader prompts (the model as a reward model) embedding other
+  models' answers.
+* ``logit_stealing`` — ~10k/day on ``/v1/completions``: 1-token answers with logprobs,
+  ``top_logprobs`` 5–20 and ``logit_bias`` maps of 1–300 entries, a handful of prompts each
+  repeated through a sweep of bias maps (Carlini et al. 2024; Finlayson et al. 2024).
+* ``magpie`` — ~5k/day of empty or chat-template-only user turns with long outputs.
+* ``self_instruct`` — ~2k/day of the Alpaca meta-prompt with 3 rotating seed tasks, temperature
+  1, long numbered-list outputs.
+* ``low_and_slow`` — ~300/day spread evenly over all 24 hours (no diurnal rhythm), templated CoT
+  distillation, long outputs, from a home IP with a common SDK.
+* ``release_pivot`` — one account, 4 keys at ~3k/day each harvesting synthetic tool-use traces on
+  ``claude-x-1``; within an hour of the ``claude-x-2`` release about two thirds of its traffic
+  moves to the new model.
+* ``hydra`` — many farmed accounts (all created within one hour, ~7 days before the span), each
+  at 20–30 requests/day, scheduled centrally in round-robin batches (synchronised), a few shared
+  skeletons, routed through the same proxy /24s and UA as the benign ``proxy_customers``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from .clock import (
+    DAY_MS, HOUR_MS, MINUTE_MS, iso_s, poisson_times, strictly_increasing,
+)
+from .context import Actor, SimContext
+from .identity import (
+    ENDPOINT_FOR_FAMILY, KeyIdentity, account_id, cloud_ips, created_before, key_id, proxy_network,
+    residential_ip, sdk_user_agent,
+)
+from .records import Adoption, Emitted, Message, lognormal_int, reasoning_for, user
+from .tooltrace import SYNTHETIC_TOOLS, synthetic_transcript
+
+# What one request needs beyond its key and time: messages, output tokens, other emit() arguments.
+Request = tuple[list[Message], int, dict[str, Any]]
+
+_DISTILL_POOLS = ("codegen", "codegen", "seed_tasks", "user_instructions", "gsm8k", "gsm8k",
+                  "bbh", "bbh")
+
+
+def _campaign_start(ctx: SimContext, rng: random.Random, lo: float = 0.10, hi: float = 0.20) -> int:
+    return ctx.span.at(rng.uniform(lo, hi))
+
+
+def _single_key(ctx: SimContext, name: str, rng: random.Random, family: str,
+                ips: tuple[str, ...], min_days: float = 20, max_days: float = 120) -> KeyIdentity:
+    return KeyIdentity(key_id(ctx.seed, name, 0), account_id(ctx.seed, name, 0),
+                       created_before(rng, ctx.span.start_ms, min_days, max_days),
+                       sdk_user_agent(rng, family), ENDPOINT_FOR_FAMILY[family], ips)
+
+
+def _independent(ctx: SimContext, key: KeyIdentity, rng: random.Random, nrng: np.random.Generator,
+                 per_day: float, start_ms: int, build: Callable[[int], Request]) -> Iterator[Emitted]:
+    """Poisson arrivals at ``per_day`` from ``start_ms``, each request built by ``build(ts)``."""
+    for ts in strictly_increasing(poisson_times(nrng, start_ms, ctx.span.end_ms, per_day)):
+        messages, out, kw = build(ts)
+        yield ctx.factory.emit(key, ts, rng, messages, out, **kw)
+
+
+def _one_key_campaign(ctx: SimContext, name: str, family: str, per_day: float,
+                      make: Callable[[SimContext, random.Random], Callable[[int], Request]],
+                      start: tuple[float, float] = (0.10, 0.20), home: bool = False) -> Actor:
+    """A single-key campaign whose requests are independent Poisson arrivals."""
+    rng, nrng = ctx.rngs(name)
+    ips = (residential_ip(rng),) if home else cloud_ips(rng, 2)
+    key = _single_key(ctx, name, rng, family, ips)
+    t0 = _campaign_start(ctx, rng, *start)
+    stream = _independent(ctx, key, rng, nrng, per_day * rng.uniform(0.9, 1.1), t0, make(ctx, rng))
+    return Actor(name, "attack", name, [key], [stream])
+
+
+# ------------------------------------------------------------------------------ bulk_distill
+
+_DISTILL_SKELETON = ("### Task\n{q}\n\n### Instructions\nSolve the task above. Think step by step "
+                     "and write out every intermediate step of your reasoning in full detail. Then "
+                     "give the final answer on its own line, starting with 'Final answer:'.")
+
+
+def _bulk_distill_requests(ctx: SimContext, rng: random.Random) -> Callable[[int], Request]:
+    params = {"max_tokens": 8192, "temperature": 1.0, "thinking_budget": 4096}
+    system = "You are a world-class expert problem solver. Be rigorous and complete."
+
+    def build(ts: int) -> Request:
+        q = ctx.bank.pick(_DISTILL_POOLS[int(rng.random() * len(_DISTILL_POOLS))], rng).text
+        return ([user(_DISTILL_SKELETON.format(q=q))], lognormal_int(rng, 2500, 0.25, 1500, 4000),
+                {"params": params, "system": system, "reasoning_tokens": reasoning_for(rng, 4096)})
+
+    return build
+
+
+def bulk_distill(ctx: SimContext) -> Actor:
+    return _one_key_campaign(ctx, "bulk_distill", "anthropic-python", 20_000,
+                             _bulk_distill_requests, start=(0.09, 0.11))
+
+
+# ------------------------------------------------------------------------------- cot_harvest
+
+def _cot_harvest_requests(ctx: SimContext, rng: random.Random) -> Callable[[int], Request]:
+    params = {"max_tokens": 4096, "temperature": 0.7}
+
+    def build(ts: int) -> Request:
+        item = ctx.bank.pick("gsm8k", rng)
+        text = (f"Here is a problem and its final answer.\n\nProblem: {item.text}\n\nFinal answer: "
+                f"{item.final_answer}\n\nWrite out, step by step, the reasoning that leads to it.")
+        return [user(text)], lognormal_int(rng, 1200, 0.3, 500, 3000), {"params": params}
+
+    return build
+
+
+def cot_harvest(ctx: SimContext) -> Actor:
+    return _one_key_campaign(ctx, "cot_harvest", "openai-python", 5_000, _cot_harvest_requests)
+
+
+# ---------------------------------------------------------------------------- rubric_grading
+
+_RUBRICS = (
+    "1 = wrong or irrelevant; 4 = partially correct; 7 = correct with minor gaps; 10 = correct, "
+    "complete and clearly explained.",
+    "helpfulness (0-4) + factual accuracy (0-3) + clarity (0-3).",
+    "start from 10; deduct 2 points per factual error and 1 point per unclear or missing step.",
+)
+
+
+def _rubric_requests(ctx: SimContext, rng: random.Random) -> Callable[[int], Request]:
+    params = {"max_tokens": 1024, "temperature": 0.0}
+
+    def build(ts: int) -> Request:
+        r = rng.random()
+        if r < 0.4:
+            item = ctx.bank.pick("gsm8k", rng)
+            question, response = item.text, item.answer
+        elif r < 0.7:
+            item = ctx.bank.pick(rng.choice(("seed_tasks", "user_instructions")), rng)
+            question, response = item.text, item.answer or ctx.bank.prose.text(rng, 400)
+        else:
+            question = ctx.bank.pick(rng.choice(("vicuna", "codegen", "chat")), rng).text
+            response = ctx.bank.prose.text(rng, rng.randint(300, 2000))
+        text = (f"Score the following response on a scale of 1 to 10 according to this rubric: "
+                f"{_RUBRICS[int(rng.random() * len(_RUBRICS))]}\n\nQuestion: {question}\n\n"
+                f"Response: {response}\n\nReturn the score on the first line, then a one-paragraph "
+                f"justification.")
+        return [user(text)], lognormal_int(rng, 250, 0.4, 30, 800), {"params": params}
+
+    return build
+
+
+def rubric_grading(ctx: SimContext) -> Actor:
+    return _one_key_campaign(ctx, "rubric_grading", "openai-python", 3_000, _rubric_requests)
+
+
+# ---------------------------------------------------------------------------- logit_stealing
+
+_PROBES = ("The", "Once upon a time", "My favourite colour is", "import numpy as",
+           "Q: What is the capital of France?\nA:", "The quick brown fox", "1, 2, 3,",
+           "Dear Sir or Madam,")
+
+
+def _logit_requests(ctx: SimContext, rng: random.Random) -> Callable[[int], Request]:
+    prompts = rng.sample(_PROBES, 5)
+    sweep = rng.randint(48, 160)  # requests per prompt before moving to the next one
+    count = [0]
+
+    def build(ts: int) -> Request:
+        prompt = prompts[(count[0] // sweep) % len(prompts)]
+        count[0] += 1
+        r = rng.random()
+        bias = 300 if r < 0.6 else 1 if r < 0.7 else rng.randint(2, 299)
+        params = {"max_tokens": 1, "temperature": 0.0, "logprobs": True,
+                  "top_logprobs": rng.choice((5, 10, 20)), "logit_bias_size": bias}
+        return [user(prompt)], 1, {"params": params}
+
+    return build
+
+
+def logit_stealing(ctx: SimContext) -> Actor:
+    return _one_key_campaign(ctx, "logit_stealing", "python-requests", 10_000, _logit_requests)
+
+
+# ------------------------------------------------------------------------------------ magpie
+
+_MAGPIE_TURNS = ("", " ", "\n", "<|start_header_id|>user<|end_header_id|>",
+                 "<|start_header_id|>user<|end_header_id|>\n\n", "<|im_start|>user\n", "[INST] ",
+                 "\n\nHuman:")
+
+
+def _magpie_requests(ctx: SimContext, rng: random.Random) -> Callable[[int], Request]:
+    params = {"max_tokens": 4096, "temperature": 1.0, "top_p": 1.0}
+
+    def build(ts: int) -> Request:
+        system = "You are a helpful assistant." if rng.random() < 0.4 else None
+        return ([user(_MAGPIE_TURNS[int(rng.random() * len(_MAGPIE_TURNS))])],
+                lognormal_int(rng, 1200, 0.5, 300, 4096), {"params": params, "system": system})
+
+    return build
+
+
+def magpie(ctx: SimContext) -> Actor:
+    return _one_key_campaign(ctx, "magpie", "openai-python", 5_000, _magpie_requests)
+
+
+# ----------------------------------------------------------------------------- self_instruct
+
+def _self_instruct_requests(ctx: SimContext, rng: random.Random) -> Callable[[int], Request]:
+    meta = ctx.bank.pool("alpaca_prompt")[0].text
+    seeds = ctx.bank.pool("seed_tasks")
+    params = {"max_tokens": 3072, "temperature": 1.0, "top_p": 1.0}
+
+    def build(ts: int) -> Request:
+        parts = [meta, "\n"]
+        for n, task in enumerate(rng.sample(seeds, 3), 1):
+            parts.append(f"###\n{n}. Instruction: {task.instruction or task.text}\n{n}. Input:\n"
+                         f"{task.input or '<noinput>'}\n{n}. Output:\n{task.answer}\n")
+        parts.append("###\n4. Instruction:")
+        return [user("".join(parts))], lognormal_int(rng, 2000, 0.2, 1200, 3072), {"params": params}
+
+    return build
+
+
+def self_instruct(ctx: SimContext) -> Actor:
+    return _one_key_campaign(ctx, "self_instruct", "python-requests", 2_000,
+                             _self_instruct_requests)
+
+
+# ------------------------------------------------------------------------------ low_and_slow
+
+def _low_and_slow_requests(ctx: SimContext, rng: random.Random) -> Callable[[int], Request]:
+    params = {"max_tokens": 4096, "temperature": 0.7}
+    pools = ("gsm8k", "bbh", "user_instructions", "codegen")
+
+    def build(ts: int) -> Request:
+        q = ctx.bank.pick(pools[int(rng.random() * len(pools))], rng).text
+        text = ("Please answer the question below. Reason through it step by step, explaining each "
+                f"step fully, and then state the final answer.\n\nQuestion: {q}")
+        return [user(text)], lognormal_int(rng, 2200, 0.3, 1000, 4000), {"params": params}
+
+    return build
+
+
+def low_and_slow(ctx: SimContext) -> Actor:
+    return _one_key_campaign(ctx, "low_and_slow", "openai-python", 300, _low_and_slow_requests,
+                             home=True)
+
+
+# ----------------------------------------------------------------------------- release_pivot
+
+_AGENT_HARVEST_SYSTEM = ("You are an autonomous software engineering agent. Use the provided tools "
+                         "to complete the task. Think step by step before every tool call and "
+                         "explain your reasoning in detail.")
+
+
+def release_pivot(ctx: SimContext) -> Actor:
+    name = "release_pivot"
+    rng, _ = ctx.rngs(name)
+    acct = account_id(ctx.seed, name, 0)
+    created = created_before(rng, ctx.span.start_ms, 15, 60)
+    ua = sdk_user_agent(rng, "anthropic-python")
+    ips = cloud_ips(rng, 4)
+    t0 = _campaign_start(ctx, rng)
+    pivot = Adoption(ctx.span.release_ms + int(rng.uniform(10, 50) * MINUTE_MS),
+                     p0=rng.uniform(0.6, 0.75), growth_per_hour=0.01, cap=0.9)
+    actor = Actor(name, "attack", name)
+    for i in range(4):
+        krng, nrng = ctx.rngs(name, i)
+        key = KeyIdentity(key_id(ctx.seed, name, i), acct, created, ua, "/v1/messages", ips)
+        tools = krng.randint(20, 60)
+        params = {"max_tokens": 16000, "temperature": 1.0, "tools": tools, "thinking_budget": 8000}
+
+        def build(ts: int, krng: random.Random = krng, params: dict[str, Any] = params,
+                  ip: str = ips[i % len(ips)]) -> Request:
+            messages = synthetic_transcript(krng, ctx.bank, krng.randint(1, 6), SYNTHETIC_TOOLS)
+            finish = "tool_use" if krng.random() < 0.7 else "stop"
+            return messages, lognormal_int(krng, 1500, 0.4, 300, 4000), {
+                "params": params, "system": _AGENT_HARVEST_SYSTEM, "model": pivot.model(ts, krng),
+                "finish_reason": finish, "reasoning_tokens": reasoning_for(krng, 8000),
+                "client_ip": ip}
+
+        actor.keys.append(key)
+        actor.streams.append(_independent(ctx, key, krng, nrng, 3000 * krng.uniform(0.9, 1.1), t0,
+                                          build))
+    return actor
+
+
+# ------------------------------------------------------------------------------------- hydra
+
+_HYDRA_COT = ("Question: {q}\n\nThink through this carefully, step by step. Show every "
+              "intermediate step of your reasoning before giving the final answer.")
+_HYDRA_REVERSE = ("Problem: {q}\nCorrect answer: {a}\n\nExplain in detail, step by step, how one "
+                  "arrives at this answer.")
+HYDRA_BATCH = 8  # keys fired together per dispatch
+HYDRA_ATTEMPTS_PER_DAY = 30  # per key: the dispatcher's ceiling
+
+
+def hydra(ctx: SimContext) -> Actor:
+    name = "hydra"
+    rng, _ = ctx.rngs(name)
+    net = proxy_network(ctx.seed)
+    farmed_from = ctx.span.start_ms - 7 * DAY_MS - int(rng.uniform(0, 6) * HOUR_MS)
+    actor = Actor(name, "attack", name)
+    for i in range(max(50, int(round(80 * ctx.scale)))):
+        created = iso_s(farmed_from + int(rng.uniform(0, 59) * MINUTE_MS))
+        actor.keys.append(KeyIdentity(key_id(ctx.seed, name, i), account_id(ctx.seed, name, i),
+                                      created, net.user_agent, "/v1/chat/completions",
+                                      (net.ip(rng),)))
+    actor.streams.append(_hydra_stream(ctx, actor.keys, rng, _campaign_start(ctx, rng)))
+    return actor
+
+
+def _hydra_request(ctx: SimContext, rng: random.Random) -> Request:
+    params: dict[str, Any] = {"max_tokens": 4096, "temperature": 0.8}
+    skeleton = rng.randrange(3)
+    if skeleton == 0:
+        q = ctx.bank.pick(rng.choice(("gsm8k", "bbh", "user_instructions")), rng).text
+        messages, kw = [user(_HYDRA_COT.format(q=q))], {}
+    elif skeleton == 1:
+        item = ctx.bank.pick("gsm8k", rng)
+        messages = [user(_HYDRA_REVERSE.format(q=item.text, a=item.final_answer))]
+        kw = {}
+    else:
+        messages = synthetic_transcript(rng, ctx.bank, rng.randint(1, 3), SYNTHETIC_TOOLS)
+        params = {**params, "tools": 24}
+        kw = {"system": _AGENT_HARVEST_SYSTEM, "finish_reason": "tool_use"}
+    return messages, lognormal_int(rng, 2000, 0.35, 800, 4000), {"params": params, **kw}
+
+
+def _hydra_stream(ctx: SimContext, keys: list[KeyIdentity], rng: random.Random,
+                  start_ms: int) -> Iterator[Emitted]:
+    """A central dispatcher: every period it fires the next batch of keys in round-robin order,
+    a fraction of a second apart. Each key has a daily quota of 20–30 of its 30 turns and skips
+    turns evenly (credit scheme) to stay on it."""
+    n = len(keys)
+    use = [rng.uniform(20, HYDRA_ATTEMPTS_PER_DAY) / HYDRA_ATTEMPTS_PER_DAY for _ in keys]
+    credit = [rng.random() for _ in keys]
+    period = DAY_MS * HYDRA_BATCH / (n * HYDRA_ATTEMPTS_PER_DAY)
+    net = proxy_network(ctx.seed)
+    plan: list[tuple[int, int]] = []
+    tick, cursor = float(start_ms), 0
+    while tick < ctx.span.end_ms:
+        offset = 0
+        for j in range(HYDRA_BATCH):
+            k = (cursor + j) % n
+            offset += rng.randint(40, 300)
+            credit[k] += use[k]
+            if credit[k] >= 1.0:
+                credit[k] -= 1.0
+                plan.append((int(tick) + offset, k))
+        cursor = (cursor + HYDRA_BATCH) % n
+        tick += period * rng.uniform(0.97, 1.03)
+    plan = sorted(p for p in plan if p[0] < ctx.span.end_ms)
+    for ts, (_, k) in zip(strictly_increasing([p[0] for p in plan]), plan):
+        messages, out, kw = _hydra_request(ctx, rng)
+        yield ctx.factory.emit(keys[k], ts, rng, messages, out, client_ip=net.ip(rng), **kw)
+
+
+BUILDERS: dict[str, Callable[[SimContext], Actor]] = {
+    "bulk_distill": bulk_distill,
+    "cot_harvest": cot_harvest,
+    "rubric_grading": rubric_grading,
+    "logit_stealing": logit_stealing,
+    "magpie": magpie,
+    "self_instruct": self_instruct,
+    "low_and_slow": low_and_slow,
+    "release_pivot": release_pivot,
+    "hydra": hydra,
+}

@@ -1,0 +1,227 @@
+"""The Faust app: topics and the three agents, wired.
+
+::
+
+    gateway-logs ──ingest──▶ xd-keyed (P) ──windows──▶ xd-summaries (1) ──scorer──▶ extraction-alerts
+         │                   feature rows               summaries + markers          extraction-decisions
+         └──────────▶ gateway-logs-dlq                                                (compacted)
+
+Every agent has ``concurrency=1`` (Faust bug #606) and takes batches with ``take_events`` so it
+knows each message's partition and offset. The logic lives in :mod:`streams.ingest`,
+:mod:`streams.windowing` and :mod:`streams.scoring`; this module only moves bytes. A batch is
+acknowledged (and later committed) only after its sends are acknowledged and its state written, so
+an unexpected error exits the process (the supervisor in :mod:`streams.worker` restarts it) rather
+than letting Faust ack a half-done batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+import orjson
+
+from detector.config import Config
+from streams import metrics
+from streams.ingest import Ingest
+from streams.redis_store import RedisStore
+from streams.scoring import ScoringStage
+from streams.settings import Settings
+from streams.windowing import WindowStage
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, config: Config | None = None) -> faust.App:
+    """The worker app for ``settings`` (plumbing) and ``config`` (deciding knobs)."""
+    s = settings or Settings.from_env()
+    config = config or Config.from_env()
+    app = faust.App(
+        s.group_id,
+        broker=[f"kafka://{h.strip()}" for h in s.kafka_bootstrap.split(",")],
+        datadir=os.path.join(tempfile.gettempdir(), f"xd-faust-{s.group_id}"),
+        web_enabled=False, topic_disable_leader=True, topic_allow_declare=False,
+        producer_acks=-1, producer_max_request_size=s.max_message_bytes,
+        consumer_max_fetch_size=s.max_message_bytes, broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+    )
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    input_topic = app.topic(s.topic("input"), **raw)
+    keyed_topic = app.topic(s.topic("keyed"), partitions=s.partitions, **raw)
+    summaries_topic = app.topic(s.topic("summaries"), partitions=1, **raw)
+
+    store = RedisStore.from_url(s.redis_url)
+    ingest = Ingest(s.partitions, source_topic=s.topic("input"), rows_per_message=s.rows_per_message,
+                    max_dlq_bytes=s.max_message_bytes)
+    windows = WindowStage(config, store, summaries_per_message=s.summaries_per_message)
+    scorer = ScoringStage(config, store, s.partitions)
+    out = Sender(app)
+
+    @app.agent(input_topic, concurrency=1)
+    async def ingest_agent(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
+            async with guarded("ingest", events, app):
+                started = time.perf_counter()
+                batch = ingest.process([(e.message.partition, e.message.offset, e.value) for e in events],
+                                       caught_up(app, events))
+                await asyncio.gather(
+                    out.ordered(s.topic("keyed"), [(p, None, v, None) for p, v in batch.keyed]),
+                    out.unordered(s.topic("dlq"), [(0, None, v, h) for v, h in batch.dlq]))
+                metrics.EVENTS.inc(batch.events)
+                metrics.WATERMARKS.inc(batch.watermarks)
+                for reason, n in batch.rejected.items():
+                    metrics.REJECTED.labels(reason).inc(n)
+                metrics.mark_batch("ingest", started)
+
+    @app.agent(keyed_topic, concurrency=1)
+    async def windows_agent(stream: faust.StreamT) -> None:
+        async def send(values: list[bytes]) -> None:
+            await out.ordered(s.topic("summaries"), [(0, None, v, None) for v in values])
+
+        async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
+            async with guarded("windows", events, app):
+                for p, msgs in by_partition(events).items():
+                    await windows.process(p, msgs, send)
+
+    @app.agent(summaries_topic, concurrency=1)
+    async def scorer_agent(stream: faust.StreamT) -> None:
+        async def send(alerts: list[dict[str, Any]], decisions: list[tuple[str, Any]]) -> None:
+            await asyncio.gather(
+                out.unordered(s.topic("alerts"),
+                              [(0, a["subject_id"].encode(), orjson.dumps(a), None) for a in alerts]),
+                out.ordered(s.topic("decisions"),
+                            [(0, k.encode(), None if d is None else orjson.dumps(d), None) for k, d in decisions]))
+
+        async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
+            async with guarded("scorer", events, app):
+                for _p, msgs in by_partition(events).items():
+                    await scorer.process(msgs, send)
+
+    if s.metrics_port:
+        @app.task
+        async def serve_metrics() -> None:
+            app.metrics_runner = await metrics.start_http(s.metrics_host, s.metrics_port, health)  # type: ignore[attr-defined]
+
+    return app
+
+
+def by_partition(events: Iterable[Any]) -> dict[int, list[tuple[int, bytes]]]:
+    """Group a batch's events as partition -> [(offset, value)] in arrival (= offset) order."""
+    out: dict[int, list[tuple[int, bytes]]] = {}
+    for e in events:
+        out.setdefault(e.message.partition, []).append((e.message.offset, e.value))
+    return out
+
+
+def caught_up(app: faust.App, events: list[Any]) -> dict[int, bool]:
+    """Per source partition of a batch: was its last message the last one in the log?"""
+    last: dict[Any, int] = {}
+    for e in events:
+        last[e.message.tp] = max(last.get(e.message.tp, -1), e.message.offset)
+    out: dict[int, bool] = {}
+    for tp, offset in last.items():
+        try:
+            high = app.consumer.highwater(tp)
+        except Exception:  # noqa: BLE001 - unknown: assume more is coming (never makes records late)
+            high = None
+        out[tp.partition] = high is not None and offset + 1 >= high
+    return out
+
+
+def health() -> tuple[bool, dict[str, float]]:
+    """Liveness detail: seconds since each stage's last batch (a stage without input stays quiet)."""
+    now = time.time()
+    ages = {}
+    for stage in ("ingest", "windows", "scorer"):
+        last = metrics.LAST_BATCH.labels(stage)._value.get()  # noqa: SLF001 - prometheus_client has no getter
+        ages[stage] = round(now - last, 1) if last else -1.0
+    return True, ages
+
+
+class guarded:  # noqa: N801 - used as a context manager, reads as a clause
+    """Run one batch; if it raises or is cancelled, exit the process at once (the error logged by
+    type and traceback, never with payload), so Faust cannot ack and commit a batch whose sends and
+    Redis write did not finish. Also updates the consumer-lag gauge."""
+
+    def __init__(self, stage: str, events: list[Any], app: faust.App) -> None:
+        self.stage, self.events, self.app = stage, events, app
+
+    async def __aenter__(self) -> None:
+        metrics.MESSAGES.labels(self.stage).inc(len(self.events))
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc_type is None:
+            self._lag()
+            return False
+        if issubclass(exc_type, asyncio.CancelledError):
+            # Faust's take_events acks a batch in a ``finally`` even when its body was cancelled
+            # (shutdown): leave before that ack, like a crash; the batch is redelivered.
+            log.warning("%s batch interrupted by shutdown; exiting without acking it", self.stage)
+            code = 75
+        else:
+            log.critical("%s batch failed with %s; exiting so the batch is redelivered", self.stage,
+                         exc_type.__name__, exc_info=(exc_type, exc, tb))
+            code = 70
+        logging.shutdown()
+        os._exit(code)
+
+    def _lag(self) -> None:
+        last: dict[Any, int] = {}
+        for e in self.events:
+            last[e.message.tp] = max(last.get(e.message.tp, -1), e.message.offset)
+        for tp, offset in last.items():
+            try:
+                high = self.app.consumer.highwater(tp)
+            except Exception:  # noqa: BLE001 - best effort
+                continue
+            if high is not None:
+                metrics.CONSUMER_LAG.labels(self.stage, str(tp.partition)).set(max(0, high - offset - 1))
+
+
+class Sender:
+    """Kafka sends that survive broker restarts: ``ordered`` sends one message at a time per
+    destination partition (each acknowledged before the next, retried until it is), so a later
+    message never lands before an earlier one; ``unordered`` sends all at once, then retries."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+
+    async def _send_once(self, topic: str, item: tuple[int, bytes | None, bytes | None, Any]) -> None:
+        partition, key, value, headers = item
+        fut = await self.app.producer.send(topic, key, value, partition, None, headers)
+        await fut
+
+    async def _send(self, topic: str, item: tuple[int, bytes | None, bytes | None, Any]) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._send_once(topic, item)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any producer error: retry the same message
+                metrics.SEND_RETRIES.inc()
+                log.warning("send to %s[%d] failed (%s); retrying in %.1fs", topic, item[0],
+                            type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def ordered(self, topic: str, items: list[tuple[int, bytes | None, bytes | None, Any]]) -> None:
+        groups: dict[int, list[tuple[int, bytes | None, bytes | None, Any]]] = {}
+        for item in items:
+            groups.setdefault(item[0], []).append(item)
+
+        async def one_partition(group: list[tuple[int, bytes | None, bytes | None, Any]]) -> None:
+            for item in group:
+                await self._send(topic, item)
+
+        await asyncio.gather(*(one_partition(g) for g in groups.values()))
+
+    async def unordered(self, topic: str, items: list[tuple[int, bytes | None, bytes | None, Any]]) -> None:
+        await asyncio.gather(*(self._send(topic, item) for item in items))

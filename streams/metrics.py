@@ -1,0 +1,76 @@
+"""Prometheus metrics of the live workers and the small HTTP server exposing them.
+
+``GET /metrics`` (Prometheus text format) and ``GET /healthz`` (200 while every stage has made
+progress recently or is idle; 503 with the reason otherwise) on ``DETECTOR_METRICS_PORT``.
+Labels carry stage names, partition numbers, reject reasons, severities and actions: never an API
+key, an account, or text.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+MESSAGES = Counter("xd_messages_consumed_total", "Kafka messages consumed", ["stage"])
+EVENTS = Counter("xd_events_consumed_total", "Gateway records accepted by ingest")
+REJECTED = Counter("xd_rejected_total", "Gateway records rejected to the dead-letter topic", ["reason"])
+WATERMARKS = Counter("xd_watermark_messages_total", "Watermark control messages on the input topic")
+LATE = Counter("xd_late_events_total", "Events dropped because their bucket had closed")
+DUPLICATE_ROWS = Counter("xd_duplicate_rows_total", "Redelivered feature rows skipped by the high-water marks")
+SKIPPED_MESSAGES = Counter("xd_skipped_messages_total", "Redelivered messages at or below the stored offset",
+                           ["stage"])
+EPOCHS = Counter("xd_epochs_total", "Epochs closed", ["stage"])
+SUMMARIES = Counter("xd_summaries_total", "Window summaries sent to the scorer")
+ALERTS = Counter("xd_alerts_total", "Alerts published", ["severity", "action"])
+DECISIONS = Counter("xd_decisions_total", "Decisions published (set or lifted)", ["change"])
+BATCH_SECONDS = Histogram("xd_batch_seconds", "Processing time of one agent batch", ["stage"], buckets=_LATENCY)
+REDIS_WRITE_SECONDS = Histogram("xd_redis_write_seconds", "Time of one atomic Redis batch write", ["stage"],
+                                buckets=_LATENCY)
+REDIS_RETRIES = Counter("xd_redis_retries_total", "Redis calls retried after a connection error")
+SEND_RETRIES = Counter("xd_kafka_send_retries_total", "Kafka sends retried after an error")
+RELOADS = Counter("xd_state_reloads_total", "State (re)loads from Redis", ["stage"])
+ACTIVE_KEYS = Gauge("xd_active_keys", "Keys with window state in memory", ["partition"])
+WATERMARK = Gauge("xd_watermark_ms", "Event-time watermark of a window partition (epoch ms)", ["partition"])
+SCORER_EPOCH = Gauge("xd_scorer_epoch_ms", "Last epoch processed by the scorer (epoch ms)")
+SCORER_PENDING = Gauge("xd_scorer_buffered_epochs", "Epochs buffered by the scorer, waiting for markers")
+CONSUMER_LAG = Gauge("xd_consumer_lag", "Messages behind the partition's high-water mark", ["stage", "partition"])
+LAST_BATCH = Gauge("xd_last_batch_unixtime", "Wall time of the last processed batch", ["stage"])
+
+
+def render() -> tuple[bytes, str]:
+    """The metrics page and its content type."""
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def mark_batch(stage: str, started: float) -> None:
+    """Record one finished batch of ``stage`` that started at ``time.perf_counter()`` ``started``."""
+    BATCH_SECONDS.labels(stage).observe(time.perf_counter() - started)
+    LAST_BATCH.labels(stage).set(time.time())
+
+
+async def start_http(host: str, port: int, health: object) -> object:
+    """Serve ``/metrics`` and ``/healthz`` with aiohttp; ``health()`` returns (ok, detail).
+
+    Returns the aiohttp runner (call ``await runner.cleanup()`` to stop).
+    """
+    from aiohttp import web
+
+    async def metrics_view(_request: web.Request) -> web.Response:
+        body, ctype = render()
+        return web.Response(body=body, headers={"Content-Type": ctype})
+
+    async def health_view(_request: web.Request) -> web.Response:
+        ok, detail = health()  # type: ignore[operator]
+        return web.json_response({"status": "ok" if ok else "unhealthy", "detail": detail},
+                                 status=200 if ok else 503)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/healthz", health_view)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

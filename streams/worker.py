@@ -1,0 +1,103 @@
+"""Running a live worker: ``run_worker(settings)`` (what ``detector worker`` calls).
+
+:func:`run_worker` is a small supervisor: it creates the topics, then runs the Faust worker in a
+child process (``python -m streams.worker --child``) and restarts it, with backoff, whenever it
+exits abnormally: the agents exit on purpose on an unexpected error so the batch is redelivered
+rather than acked, and Faust/aiokafka occasionally wedge after a broker restart. SIGTERM/SIGINT are
+passed on to the child (graceful Faust shutdown), then the supervisor exits. The child dies with
+the supervisor (``PR_SET_PDEATHSIG``), so killing the supervisor never leaves an orphan.
+
+Run several workers with the same ``DETECTOR_GROUP_ID`` to scale out (Kafka assigns partitions).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+from streams.settings import Settings
+
+log = logging.getLogger("streams.worker")
+
+STALL_EXIT_CODE = 75
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def run_worker(settings: Settings | None = None, *, restart: bool = True, max_backoff_s: float = 30.0) -> None:
+    """Run a supervised worker until SIGTERM/SIGINT (or, with ``restart=False``, until it exits).
+
+    Connection settings come from ``settings`` (default: :meth:`Settings.from_env`); the deciding
+    knobs from :meth:`detector.config.Config.from_env` in the child.
+    """
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    from streams.topics import ensure_topics
+
+    ensure_topics(settings)
+    env = dict(os.environ, **settings.to_env())
+    stopping = False
+    child: subprocess.Popen[bytes] | None = None
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    backoff = 1.0
+    while not stopping:
+        started = time.monotonic()
+        child = subprocess.Popen([sys.executable, "-m", "streams.worker", "--child"], env=env,
+                                 preexec_fn=_die_with_parent)  # noqa: PLW1509 - only prctl, no locks
+        log.info("worker child started (pid %d)", child.pid)
+        while True:
+            try:
+                rc = child.wait(timeout=30.0 if stopping else None)
+                break
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if stopping or not restart:
+            log.info("worker child exited (%s)", rc)
+            return
+        if time.monotonic() - started > 120:
+            backoff = 1.0
+        log.warning("worker child exited with %s; restarting in %.0fs", rc, backoff)
+        deadline = time.monotonic() + backoff
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(0.2)
+        backoff = min(backoff * 2, max_backoff_s)
+
+
+def _run_child() -> None:
+    """The Faust worker itself (one process, all three agents)."""
+    import faust
+
+    from streams.app import create_app
+
+    settings = Settings.from_env()
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--child"]:
+        _run_child()
+    else:
+        run_worker()

@@ -1,0 +1,66 @@
+"""Scorer: alert once per escalation, refresh, tombstone on expiry, allow-list, no poisoning."""
+
+from __future__ import annotations
+
+from detector.alerts import validate_alert, validate_decision
+from detector.config import Config
+from detector.scorer import Scorer
+from detector.summary import WindowSummary
+
+MIN = 60_000
+PROBE = {"n": 500.0, "rate_logit_probe": 0.95, "rate_one_token": 0.95, "rate_logprobs": 1.0,
+         "distinct_prompt_ratio": 0.1, "distinct_skeleton_ratio": 0.1, "top_skeleton_share": 0.9,
+         "out_in_ratio": 0.01, "out_tokens_mean": 1.0, "depth_mean": 1.0, "end_user_share": 0.0,
+         "end_users": 0.0, "hours_active": 3.0}
+QUIET = dict(PROBE, rate_logit_probe=0.0, rate_one_token=0.0, rate_logprobs=0.0, n=20.0)
+
+
+def summ(key: str, epoch: int, stats: dict[str, float], account: str = "acct") -> WindowSummary:
+    return WindowSummary(api_key_id=key, epoch_ms=epoch, account_id=account, account_created_ms=None,
+                         stats={"10m": stats, "1h": stats, "24h": stats}, models_1h={"m": 1}, models_24h={"m": 1})
+
+
+def test_alert_once_per_escalation_then_tombstone_on_expiry() -> None:
+    cfg = Config()
+    sc = Scorer(cfg)
+    outs = [sc.close_epoch(e * 10 * MIN, [summ("k", e * 10 * MIN, PROBE)]) for e in range(1, 7)]
+    alerts = [a for o in outs for a in o.alerts]
+    assert len(alerts) == 1 and alerts[0]["action"] == "block" and alerts[0]["api_key_ids"] == ["k"]
+    validate_alert(alerts[0])
+    for o in outs:
+        for _, d in o.decisions:
+            assert d is not None
+            validate_decision(d)
+    expiry = 10 * MIN + cfg.ttl_s["block"] * 1000
+    quiet = sc.close_epoch(expiry + 10 * MIN, [])
+    assert ("key:k", None) in quiet.decisions
+
+
+def test_same_input_same_alert_ids() -> None:
+    def run() -> list[str]:
+        sc = Scorer(Config())
+        return [a["alert_id"] for e in range(1, 4) for a in
+                sc.close_epoch(e * 10 * MIN, [summ("k", e * 10 * MIN, PROBE), summ("j", e * 10 * MIN, QUIET)]).alerts]
+    assert run() == run() and len(run()) == 1
+
+
+def test_allowlisted_accounts_are_never_actioned() -> None:
+    sc = Scorer(Config().with_allowlist(["partner"]))
+    out = sc.close_epoch(10 * MIN, [summ("k", 10 * MIN, PROBE, account="partner")])
+    assert out.alerts == [] and out.decisions == []
+
+
+def test_flagged_windows_are_not_learned() -> None:
+    sc = Scorer(Config())
+    sc.close_epoch(10 * MIN, [summ("k", 10 * MIN, PROBE)])
+    assert sc.anomaly.learned["1h"] == 0
+    sc.close_epoch(20 * MIN, [summ("j", 20 * MIN, QUIET)])
+    assert sc.anomaly.learned["1h"] == 1
+
+
+def test_checkpoint_round_trip_continues_identically() -> None:
+    a = Scorer(Config())
+    a.close_epoch(10 * MIN, [summ("j", 10 * MIN, QUIET)])
+    b = Scorer.from_bytes(a.to_bytes())
+    nxt = [summ("k", 20 * MIN, PROBE)]
+    assert a.close_epoch(20 * MIN, nxt).alerts == b.close_epoch(20 * MIN, nxt).alerts
