@@ -215,6 +215,39 @@ def bench_replay_cmd(
 
 
 @app.command()
+def watch(
+    bootstrap: Annotated[str, typer.Option(envvar="DETECTOR_KAFKA_BOOTSTRAP")] = "127.0.0.1:19092",
+    topic: Annotated[str, typer.Option(envvar="DETECTOR_ALERTS_TOPIC")] = "extraction-alerts",
+    idle: Annotated[float, typer.Option(help="stop after this many seconds without an alert (0: never)")] = 0.0,
+    from_beginning: Annotated[bool, typer.Option(help="start at the earliest alert")] = False,
+) -> None:
+    """Print alerts from the alerts topic as they arrive."""
+    import time
+
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             auto_offset_reset="earliest" if from_beginning else "latest",
+                             consumer_timeout_ms=1000)
+    out = Console()
+    last = time.monotonic()
+    seen: set[str] = set()
+    while not idle or time.monotonic() - last < idle:
+        for msg in consumer:
+            if msg.value is None:
+                continue
+            a = orjson.loads(msg.value)
+            last = time.monotonic()
+            if a["alert_id"] in seen:   # at-least-once delivery: dedupe by alert id
+                continue
+            seen.add(a["alert_id"])
+            r = a["reasons"][0]
+            out.print(f'{a["detected_at"]}  [bold]{a["action"]:8}[/] {a["severity"]:8} {a["kind"]:7} '
+                      f'{a["subject_id"]} ({len(a["api_key_ids"])} keys)  {r["signal"]}={r["value"]}')
+    consumer.close()
+
+
+@app.command()
 def worker() -> None:
     """Run a live detector worker (Faust): ingest, key windows and scorer agents."""
     from streams.settings import Settings

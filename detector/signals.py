@@ -75,8 +75,8 @@ def _behind(word: str, *contexts: str) -> str:
 _ANSWER = (r"(?:this|the|that|these|a|an) (?:final |correct |right |given |provided |reference |known )?"
            r"(?:answers?|solutions?|results?|conclusions?|outputs?)")
 _ANSWERISH = ("answer", "answers", "solution", "result")
-_REASONISH = ("explain", "reasoning", "rationale", "derive", "justify", "justification", "steps", "step",
-              "step-by-step", "reconstruct", "thought", "write", "show")
+_REASONISH = ("explain", "explanation", "reasoning", "rationale", "derive", "derivation", "justify",
+              "justification", "steps", "step", "step-by-step", "reconstruct", "thought", "write", "show")
 _NOT_A_GUIDE = r"(?! (?:guides?|instructions|tutorials?|directions|walkthroughs?|recipes?|plans?|procedures?))"
 _STEP = ("step", "steps", "step-by-step")
 
@@ -117,10 +117,10 @@ _REVERSE_RULES = (
     _rule(r"backwards? from " + _ANSWER, ("backwards", "backward")),
     *(_rule(noun + r" (?:(?:that |which )?(?:leads?|led|leading|arrives?|arrived|gets?) (?:to|at)|behind) "
             + _ANSWER, (anchor,), ("leads", "lead", "behind") + _ANSWERISH)
-      for noun, anchor in (("rationale", "rationale"), ("reasoning", "reasoning"), ("explanation", "explain"),
-                           ("steps", "steps"), ("derivation", "derive"), ("justification", "justification"),
+      for noun, anchor in (("rationale", "rationale"), ("reasoning", "reasoning"), ("explanation", "explanation"),
+                           ("steps", "steps"), ("derivation", "derivation"), ("justification", "justification"),
                            ("thought process", "thought"), ("chain of thought", "chain"))),
-    *(_rule(lead + r" answer is .{0,160}?(?:explain (?:why|how)|derive|justify|reconstruct"
+    *(_rule(lead + r" answer(?: is|:) .{0,160}?(?:explain (?:why|how)|derive|justify|reconstruct"
             r"|write (?:out |down )?(?:the |your |a )?(?:reasoning|rationale|steps|derivation|solution)"
             r"|show (?:the|your) (?:work|reasoning|steps))", (lead,), ("answer",), _REASONISH)
       for lead in ("correct", "final")),
@@ -131,6 +131,13 @@ _REVERSE_RULES = (
     *(_rule(verb + r" (?:the |a |your |some )?(?:plausible )?(?:reasoning|thought process|chain of thought"
             r"|rationale)", (verb,), ("reasoning", "thought", "chain", "rationale"))
       for verb in ("imagine", "reconstruct")),
+    # "... and its final answer ... write out the reasoning that leads to it"
+    _rule(r"answers?\b.{0,400}?(?:reasoning|rationale|steps|derivation|explanation) (?:that |which )?"
+          r"(?:leads?|led|leading|gets?|arrives?) (?:to|at) (?:it|this|that|them)\b",
+          ("answer", "answers"), ("reasoning", "rationale", "steps", "explain", "explanation", "derivation")),
+    # "Correct answer: 42. Explain how one arrives at this answer."
+    _rule(r"(?:arrives?|arrived|arriving|reach(?:es|ed)?|gets?|got|comes?|came) (?:at|to) (?:this|that)"
+          r" (?:final |correct |given |provided )?(?:answer|solution|result)", _ANSWERISH, _REASONISH),
 )
 
 _RUBRIC_RULES = (

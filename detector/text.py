@@ -154,6 +154,7 @@ q b c d e
 behind leads lead backwards reconstruct aloud loud rubric verdict assess reward diverse requirements
 prompts neutral safe safer censorship politically rephrase reword paraphrase reformulate restate
 sensitive uncontroversial apolitical step-by-step chain-of-thought censorship-safe backward evaluator
+explanation derivation
 paso étape schritt passo
 """.split())
 """Function and instruction words that survive in a skeleton; every other word is a slot filler.
@@ -317,7 +318,8 @@ def _slots(tokens: str) -> str:
     if _NL in tokens:
         while _NL + _NL in out:
             out = out.replace(_NL + _NL, _NL)
-        out = _LIST_RE.sub(rf"{_NL}\1{_MORE}{_NL}", out)
+        if out.count(_NL) > 5:  # at least four lines: maybe a list to fold
+            out = _LIST_RE.sub(rf"{_NL}\1{_MORE}{_NL}", out)
     return out.strip(_NL)
 
 
@@ -325,7 +327,7 @@ class Analysis(NamedTuple):
     """One field (system prompt or user turn) analysed once: see :func:`analyse`.
 
     ``tokens`` and ``codes`` are opaque one-char-per-token strings: the token codes before slot
-    merging (:func:`keep_word_pattern` searches them) and the skeleton codes."""
+    merging (what :func:`keep_word_codes` names) and the skeleton codes."""
 
     norm: str
     norm_bytes: bytes

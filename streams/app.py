@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         web_enabled=False, topic_disable_leader=True, topic_allow_declare=False,
         producer_acks=-1, producer_max_request_size=s.max_message_bytes,
         consumer_max_fetch_size=s.max_message_bytes, broker_commit_interval=1.0,
+        broker_session_timeout=s.session_timeout_s, broker_heartbeat_interval=min(3.0, s.session_timeout_s / 4),
         consumer_auto_offset_reset="earliest",
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -134,14 +135,16 @@ def caught_up(app: faust.App, events: list[Any]) -> dict[int, bool]:
     return out
 
 
-def health() -> tuple[bool, dict[str, float]]:
-    """Liveness detail: seconds since each stage's last batch (a stage without input stays quiet)."""
+def health() -> tuple[bool, dict[str, Any]]:
+    """Unhealthy once Redis or Kafka calls have kept failing for over a minute; the detail also
+    gives the seconds since each stage's last batch (-1: none yet; a stage without input is quiet)."""
     now = time.time()
     ages = {}
     for stage in ("ingest", "windows", "scorer"):
         last = metrics.LAST_BATCH.labels(stage)._value.get()  # noqa: SLF001 - prometheus_client has no getter
         ages[stage] = round(now - last, 1) if last else -1.0
-    return True, ages
+    failing = metrics.failing_for()
+    return all(t < 60 for t in failing.values()), {"last_batch_age_s": ages, "failing_s": failing}
 
 
 class guarded:  # noqa: N801 - used as a context manager, reads as a clause
@@ -202,11 +205,14 @@ class Sender:
         while True:
             try:
                 await self._send_once(topic, item)
+                if delay > 0.1:
+                    metrics.recovered("kafka")
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any producer error: retry the same message
                 metrics.SEND_RETRIES.inc()
+                metrics.failing("kafka")
                 log.warning("send to %s[%d] failed (%s); retrying in %.1fs", topic, item[0],
                             type(exc).__name__, delay)
                 await asyncio.sleep(delay)

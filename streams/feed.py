@@ -15,6 +15,7 @@ single-record messages keep each key's order on its partition.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +39,47 @@ class FeedStats:
     max_ts_ms: int = -1
 
 
-def _producer(bootstrap: str, max_request_size: int):  # type: ignore[no-untyped-def]
-    from kafka import KafkaProducer
+Item = tuple[bytes, bytes | None, int | None]  # value, key, partition (None: by key)
 
-    return KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=5,
-                         max_request_size=max_request_size, retries=10)
+
+def produce(bootstrap: str, topic: str, items: Iterable[Item], *,
+            max_request_size: int = DEFAULT_MAX_REQUEST) -> int:
+    """Send ``items`` to ``topic`` with acks=all and wait for all of them; returns how many.
+
+    Uses aiokafka (kafka-python's pure-Python record checksums make large batches slow).
+    Messages to one partition keep their order (one in-flight batch per partition).
+    """
+    from aiokafka import AIOKafkaProducer
+
+    async def main() -> int:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=5,
+                                    max_request_size=max_request_size, request_timeout_ms=60000)
+        await producer.start()
+        n = 0
+        try:
+            for value, key, partition in items:
+                await producer.send(topic, value=value, key=key, partition=partition)
+                n += 1
+            await producer.flush()
+        finally:
+            await producer.stop()
+        return n
+
+    return asyncio.run(main())
+
+
+def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    """Partition ids of ``topic``."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","))
+    try:
+        parts = consumer.partitions_for_topic(topic)
+    finally:
+        consumer.close()
+    if not parts:
+        raise ValueError(f"topic {topic!r} does not exist")
+    return sorted(parts)
 
 
 def _ts_of(line: bytes) -> tuple[int, str | None]:
@@ -79,10 +116,10 @@ def feed_lines(bootstrap: str, topic: str, lines: Iterable[bytes], records_per_m
                key_by: str | None = "api_key_id", spread: bool = False, partition: int = 0,
                max_request_size: int = DEFAULT_MAX_REQUEST) -> FeedStats:
     """Send raw JSONL lines; see :func:`feed_file`."""
-    producer = _producer(bootstrap, max_request_size)
     stats = FeedStats()
-    try:
-        nparts = len(producer.partitions_for(topic)) if spread else 1
+    nparts = len(partitions_of(bootstrap, topic)) if spread else 1
+
+    def items() -> Iterator[Item]:
         for n, batch in enumerate(batches(lines, max(1, records_per_message))):
             key = None
             for line in batch:
@@ -91,16 +128,14 @@ def feed_lines(bootstrap: str, topic: str, lines: Iterable[bytes], records_per_m
                     stats.min_ts_ms = ts if stats.min_ts_ms < 0 else min(stats.min_ts_ms, ts)
                     stats.max_ts_ms = max(stats.max_ts_ms, ts)
                 key = k
-            if records_per_message == 1 and key_by == "api_key_id":
-                producer.send(topic, value=batch[0], key=key.encode() if key else None,
-                              partition=None if key else partition)
-            else:
-                producer.send(topic, value=b"\n".join(batch), partition=(n % nparts) if spread else partition)
             stats.messages += 1
             stats.records += len(batch)
-        producer.flush()
-    finally:
-        producer.close()
+            if records_per_message == 1 and key_by == "api_key_id" and key:
+                yield batch[0], key.encode(), None
+            else:
+                yield b"\n".join(batch), None, (n % nparts) if spread else partition
+
+    produce(bootstrap, topic, items(), max_request_size=max_request_size)
     return stats
 
 
@@ -120,16 +155,7 @@ def feed_file(bootstrap: str, topic: str, path: Path | str, records_per_message:
 def feed_messages(bootstrap: str, topic: str, values: Iterable[bytes], *, partition: int = 0,
                   max_request_size: int = DEFAULT_MAX_REQUEST) -> int:
     """Send raw message values as they are, in order, to one partition; returns how many."""
-    producer = _producer(bootstrap, max_request_size)
-    n = 0
-    try:
-        for v in values:
-            producer.send(topic, value=v, partition=partition)
-            n += 1
-        producer.flush()
-    finally:
-        producer.close()
-    return n
+    return produce(bootstrap, topic, ((v, None, partition) for v in values), max_request_size=max_request_size)
 
 
 def end_watermark(max_ts_ms: int, config: Config | None = None) -> int:
@@ -146,11 +172,35 @@ def end_watermark(max_ts_ms: int, config: Config | None = None) -> int:
 
 def send_watermark(bootstrap: str, topic: str, ts_ms: int, partitions: list[int] | None = None) -> None:
     """Send the ``{"__watermark__": ts_ms}`` control message to every partition (or the given ones)."""
-    producer = _producer(bootstrap, DEFAULT_MAX_REQUEST)
-    try:
-        targets = sorted(producer.partitions_for(topic)) if partitions is None else partitions
-        for p in targets:
-            producer.send(topic, value=watermark_message(ts_ms), partition=p)
-        producer.flush()
-    finally:
-        producer.close()
+    targets = partitions_of(bootstrap, topic) if partitions is None else partitions
+    produce(bootstrap, topic, [(watermark_message(ts_ms), None, p) for p in targets])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m streams.feed FILE [--records-per-message N] [--spread] [--no-watermark]``:
+    feed a JSONL file to the input topic named by the ``DETECTOR_*`` settings, then close it with
+    the end-of-input watermark."""
+    import argparse
+
+    from streams.settings import Settings
+    from streams.topics import ensure_topics
+
+    ap = argparse.ArgumentParser(prog="python -m streams.feed", description=main.__doc__)
+    ap.add_argument("file", type=Path)
+    ap.add_argument("--records-per-message", type=int, default=100)
+    ap.add_argument("--spread", action="store_true", help="round-robin batches over all partitions")
+    ap.add_argument("--no-watermark", action="store_true", help="do not send the end-of-input watermark")
+    args = ap.parse_args(argv)
+    settings = Settings.from_env()
+    ensure_topics(settings)
+    topic = settings.topic("input")
+    stats = feed_file(settings.kafka_bootstrap, topic, args.file, args.records_per_message, spread=args.spread)
+    print(f"sent {stats.records} records in {stats.messages} messages to {topic}")
+    if not args.no_watermark and stats.max_ts_ms >= 0:
+        wm = end_watermark(stats.max_ts_ms, Config.from_env())
+        send_watermark(settings.kafka_bootstrap, topic, wm)
+        print(f"sent end-of-input watermark {wm}")
+
+
+if __name__ == "__main__":
+    main()

@@ -29,7 +29,7 @@ def _consumer(bootstrap: str):  # type: ignore[no-untyped-def]
     from kafka import KafkaConsumer
 
     return KafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None, enable_auto_commit=False,
-                         max_partition_fetch_bytes=_FETCH, fetch_max_bytes=_FETCH * 4)
+                         max_partition_fetch_bytes=_FETCH, fetch_max_bytes=_FETCH * 4, check_crcs=False)
 
 
 def _offsets(consumer, tps: list, ms: int | None, default: dict) -> dict:  # type: ignore[no-untyped-def]

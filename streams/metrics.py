@@ -1,7 +1,8 @@
 """Prometheus metrics of the live workers and the small HTTP server exposing them.
 
-``GET /metrics`` (Prometheus text format) and ``GET /healthz`` (200 while every stage has made
-progress recently or is idle; 503 with the reason otherwise) on ``DETECTOR_METRICS_PORT``.
+``GET /metrics`` (Prometheus text format) and ``GET /healthz`` (200, or 503 once Redis or Kafka
+calls have kept failing for longer than a minute; the body says which, and how long ago each stage
+last finished a batch) on ``DETECTOR_METRICS_PORT``.
 Labels carry stage names, partition numbers, reject reasons, severities and actions: never an API
 key, an account, or text.
 """
@@ -38,6 +39,29 @@ SCORER_EPOCH = Gauge("xd_scorer_epoch_ms", "Last epoch processed by the scorer (
 SCORER_PENDING = Gauge("xd_scorer_buffered_epochs", "Epochs buffered by the scorer, waiting for markers")
 CONSUMER_LAG = Gauge("xd_consumer_lag", "Messages behind the partition's high-water mark", ["stage", "partition"])
 LAST_BATCH = Gauge("xd_last_batch_unixtime", "Wall time of the last processed batch", ["stage"])
+
+
+DEPENDENCY_DOWN = Gauge("xd_dependency_failing", "1 while calls to a dependency keep failing", ["dependency"])
+_failing_since: dict[str, float] = {}
+
+
+def failing(dependency: str) -> None:
+    """A call to ``dependency`` (redis, kafka) failed and is being retried."""
+    if dependency not in _failing_since:
+        _failing_since[dependency] = time.monotonic()
+        DEPENDENCY_DOWN.labels(dependency).set(1)
+
+
+def recovered(dependency: str) -> None:
+    """A call to ``dependency`` succeeded."""
+    if _failing_since.pop(dependency, None) is not None:
+        DEPENDENCY_DOWN.labels(dependency).set(0)
+
+
+def failing_for() -> dict[str, float]:
+    """Seconds each currently failing dependency has been failing."""
+    now = time.monotonic()
+    return {d: round(now - t, 1) for d, t in _failing_since.items()}
 
 
 def render() -> tuple[bytes, str]:

@@ -114,14 +114,20 @@ async def retrying(op: Callable[[], Awaitable[T]], what: str, *, max_delay_s: fl
     failures = 0
     while True:
         try:
-            return await op()
+            result = await op()
         except RETRYABLE as exc:
             failures += 1
             metrics.REDIS_RETRIES.inc()
+            metrics.failing("redis")
             if failures == 1 or failures % 20 == 0:
                 log.warning("redis %s failed (%s), retry %d in %.2fs", what, type(exc).__name__, failures, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay_s)
+            continue
+        if failures:
+            metrics.recovered("redis")
+            log.info("redis %s succeeded after %d retries", what, failures)
+        return result
 
 
 @dataclass(slots=True)

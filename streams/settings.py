@@ -24,6 +24,7 @@ DETECTOR_BATCH_WITHIN_S           0.5                              max seconds t
 DETECTOR_ROWS_PER_MESSAGE         2000                             max feature rows per ``xd-keyed`` message
 DETECTOR_SUMMARIES_PER_MESSAGE    400                              max summaries per ``xd-summaries`` message
 DETECTOR_MAX_MESSAGE_BYTES        8388608                          max.message.bytes of input/DLQ, producer limit
+DETECTOR_SESSION_TIMEOUT_S        30                               group session timeout (crash -> takeover)
 DETECTOR_METRICS_HOST             0.0.0.0                          bind address of ``/metrics`` and ``/healthz``
 DETECTOR_METRICS_PORT             9108                             0 disables the HTTP endpoint
 DETECTOR_LOG_LEVEL                INFO                             worker log level
@@ -63,6 +64,7 @@ class Settings:
     rows_per_message: int = 2000
     summaries_per_message: int = 400
     max_message_bytes: int = 8 * 1024 * 1024
+    session_timeout_s: float = 30.0
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 9108
     log_level: str = "INFO"

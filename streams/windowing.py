@@ -36,6 +36,7 @@ import orjson
 from detector.config import Config
 from detector.features import EventFeatures
 from detector.partition import Epoch, PartitionState
+from detector.summary import WindowSummary
 from streams import metrics
 from streams.redis_store import RedisStore
 
@@ -77,11 +78,17 @@ class BatchResult:
     persisted: bool = False
 
 
+def summary_json(s: WindowSummary) -> bytes:
+    """``s.to_json()``, without its ``dataclasses.asdict`` deep copy (half of this stage's time):
+    orjson serialises the dataclass directly to the same bytes (pinned by a test)."""
+    return orjson.dumps(s)
+
+
 def encode_epochs(p: int, epochs: list[Epoch], per_message: int) -> list[bytes]:
     """``xd-summaries`` messages for closed epochs of partition ``p``, in order."""
     out: list[bytes] = []
     for ep in epochs:
-        blobs = [s.to_json() for s in ep.summaries]
+        blobs = [summary_json(s) for s in ep.summaries]
         chunks = [blobs[i:i + per_message] for i in range(0, len(blobs), per_message)] or [[]]
         for n, chunk in enumerate(chunks):
             marker = 1 if n == len(chunks) - 1 else 0

@@ -262,7 +262,7 @@ def live_run(name: str, kafka_bootstrap: str, redis_url: str, sim: Sim, tmp: Pat
     with leased_db(redis_url) as db_url:
         settings = Settings(kafka_bootstrap=kafka_bootstrap, redis_url=db_url, partitions=P,
                             group_id=f"xdt-{name}-{tag}", topic_prefix=f"xdt-{name}-{tag}.",
-                            batch_size=50, batch_within_s=0.2, log_level="INFO")
+                            batch_size=50, batch_within_s=0.2, log_level="INFO", session_timeout_s=8.0)
         ensure_topics(settings)
         run = Run(name, settings, sim, tmp)
         try:
@@ -311,6 +311,8 @@ def canonical(obj: Any, depth: int = 0) -> Any:
         return repr(type(obj))
     if isinstance(obj, (str, int, float, bool, type(None))):
         return obj
+    if isinstance(obj, type) or callable(obj) and not hasattr(obj, "__dict__"):
+        return getattr(obj, "__qualname__", repr(type(obj)))
     if isinstance(obj, bytes):
         try:
             return canonical(pickle.loads(obj), depth + 1)  # noqa: S301 - nested checkpoint (the anomaly model)
@@ -512,8 +514,15 @@ def test_second_worker_mid_run_rebalances(sim: Sim, reference: Outcome, kafka_bo
     assert_same_state(state, reference.state)
 
 
+def ctl(action: str, service: str) -> None:
+    """``deploy/local/ctl.sh action service`` (restarts the shared local service)."""
+    proc = subprocess.run(["bash", str(REPO / "deploy" / "local" / "ctl.sh"), action, service],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, f"ctl.sh {action} {service} failed:\n{proc.stdout}{proc.stderr}"
+
+
 def test_redis_and_kafka_restarts_mid_run(sim: Sim, reference: Outcome, kafka_bootstrap: str, redis_url: str,
-                                          service_ctl: Callable[..., Any], tmp_path: Path) -> None:
+                                          tmp_path: Path) -> None:
     """The workers recover by themselves from a Redis restart and a Kafka restart."""
     n = len(sim.messages)
     with live_run("restart", kafka_bootstrap, redis_url, sim, tmp_path) as run:
@@ -521,10 +530,10 @@ def test_redis_and_kafka_restarts_mid_run(sim: Sim, reference: Outcome, kafka_bo
         run.start_worker()
         run.wait(lambda pr: pr["next_epoch"] > 0, DONE_TIMEOUT_S, "first scored epoch")
         run.feed(sim.messages[n // 3: 2 * n // 3])
-        service_ctl("restart", "redis")
+        ctl("restart", "redis")
         run.wait(lambda pr: pr["watermark"] > 0 and pr["scorer_offset"] >= 0, DONE_TIMEOUT_S, "progress after redis")
         run.feed(sim.messages[2 * n // 3: 5 * n // 6])
-        service_ctl("restart", "kafka")
+        ctl("restart", "kafka")
         run.feed(sim.messages[5 * n // 6:])
         run.close_input()
         run.wait_done(timeout=420)

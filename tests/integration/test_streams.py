@@ -301,6 +301,25 @@ def test_scorer_checkpoint_round_trip(sim: dict[str, Any], redis_db_url: str) ->
     assert alert_view(live.alerts) == alert_view(sim["replay"].alerts)
 
 
+def test_summary_encoding_matches_to_json(sim: dict[str, Any], redis_db_url: str) -> None:
+    """The window stage's fast summary encoding gives exactly ``WindowSummary.to_json()``."""
+    from detector.partition import PartitionState
+    from detector.features import extract
+    from detector.parse import parse_message
+    from streams.windowing import summary_json
+
+    st = PartitionState(sim["config"])
+    n = 0
+    for m in sim["messages"][:40]:
+        for ev in parse_message(m):
+            st.add(extract(ev))  # type: ignore[arg-type]
+        for ep in st.advance():
+            for s in ep.summaries:
+                assert summary_json(s) == s.to_json()
+                n += 1
+    assert n > 10
+
+
 def test_ingest_rejects_into_dead_letters_without_text_in_rows() -> None:
     canary = "CANARY-ingest-7d1e"
     good = orjson.dumps({"ts": 1_795_701_787_412, "api_key_id": "k1",
