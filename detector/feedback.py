@@ -78,7 +78,7 @@ class SupervisedModel:
     """Online logistic regression on analyst-labelled windows."""
 
     def __init__(self) -> None:
-        self.model = linear_model.LogisticRegression(optimizer=optim.SGD(0.1))
+        self.model = linear_model.LogisticRegression(optimizer=optim.SGD(0.5))
         self.seen = {True: 0, False: 0}
 
     @property

@@ -69,6 +69,12 @@ class PartitionState:
             self.max_ts_ms = f.ts_ms
         return True
 
+    def next_close_ms(self) -> int:
+        """The smallest event time that can close a bucket; events before it need no ``advance``."""
+        if self.closed_until_ms < 0:
+            return -1
+        return self.closed_until_ms + self.config.fine_bucket_ms + self.config.allowed_lateness_ms
+
     def advance(self, heartbeat_ms: int = -1) -> list[Epoch]:
         """Raise the watermark (from own events and ``heartbeat_ms``) and close what it passed."""
         wm = max(self.max_ts_ms, heartbeat_ms) - self.config.allowed_lateness_ms

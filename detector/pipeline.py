@@ -57,16 +57,21 @@ class Detector:
     def feed(self, items: Iterable[Event | Rejection]) -> Iterator[EpochResult]:
         """Process items in order; yields a result for every epoch that closes."""
         part = self.partition
+        next_close = part.next_close_ms()
+        events = late = 0
         for item in items:
             if isinstance(item, Rejection):
                 self.rejections[item.reason] += 1
                 continue
-            self.counts["events"] += 1
+            events += 1
             if not part.add(extract(item)):
-                self.counts["late"] += 1
+                late += 1
                 continue
-            if item.ts_ms - self.config.allowed_lateness_ms > part.watermark_ms:
+            if item.ts_ms >= next_close:   # only then can the watermark close a bucket
                 yield from self._score(part.advance())
+                next_close = part.next_close_ms()
+        self.counts["events"] += events
+        self.counts["late"] += late
 
     def finish(self) -> Iterator[EpochResult]:
         """Close every open bucket (end of a finite input)."""

@@ -115,8 +115,9 @@ _REVERSE_RULES = (
           r"|given (?:the|this) answer,? (?:explain|derive|justify|reconstruct|write|show|work)",
           ("given",), _ANSWERISH),
     _rule(r"backwards? from " + _ANSWER, ("backwards", "backward")),
-    *(_rule(noun + r" (?:(?:that |which )?(?:leads?|led|leading|arrives?|arrived|gets?) (?:to|at)|behind) "
-            + _ANSWER, (anchor,), ("leads", "lead", "behind") + _ANSWERISH)
+    # "<reasoning> that leads to <the answer | it>", the answer having been handed over
+    *(_rule(noun + r" (?:(?:that |which )?(?:leads?|led|leading|arrives?|arrived|gets?) (?:to|at)|behind) (?:"
+            + _ANSWER + r"|(?:it|this|that|them)\b)", (anchor,), _ANSWERISH)
       for noun, anchor in (("rationale", "rationale"), ("reasoning", "reasoning"), ("explanation", "explanation"),
                            ("steps", "steps"), ("derivation", "derivation"), ("justification", "justification"),
                            ("thought process", "thought"), ("chain of thought", "chain"))),
@@ -131,13 +132,9 @@ _REVERSE_RULES = (
     *(_rule(verb + r" (?:the |a |your |some )?(?:plausible )?(?:reasoning|thought process|chain of thought"
             r"|rationale)", (verb,), ("reasoning", "thought", "chain", "rationale"))
       for verb in ("imagine", "reconstruct")),
-    # "... and its final answer ... write out the reasoning that leads to it"
-    _rule(r"answers?\b.{0,400}?(?:reasoning|rationale|steps|derivation|explanation) (?:that |which )?"
-          r"(?:leads?|led|leading|gets?|arrives?) (?:to|at) (?:it|this|that|them)\b",
-          ("answer", "answers"), ("reasoning", "rationale", "steps", "explain", "explanation", "derivation")),
     # "Correct answer: 42. Explain how one arrives at this answer."
-    _rule(r"(?:arrives?|arrived|arriving|reach(?:es|ed)?|gets?|got|comes?|came) (?:at|to) (?:this|that)"
-          r" (?:final |correct |given |provided )?(?:answer|solution|result)", _ANSWERISH, _REASONISH),
+    _rule(r"arriv(?:es|e|ed|ing) at (?:this|that) (?:final |correct |given |provided )?(?:answer|solution|result)",
+          _ANSWERISH, _REASONISH),
 )
 
 _RUBRIC_RULES = (
@@ -193,11 +190,12 @@ _FAMILIES: tuple[tuple[int, tuple[_Rule, ...]], ...] = (
 # Rules indexed by the codes of their first anchor group: the anchors found in a prompt name the
 # only rules worth trying. One charset regex finds every gate word of every rule at once.
 def _index_rules() -> dict[str, list[tuple[int, tuple[frozenset[str], ...], re.Pattern[str]]]]:
+    """First-group anchor code -> (bit, the rule's other gate groups, phrase)."""
     index: dict[str, list[tuple[int, tuple[frozenset[str], ...], re.Pattern[str]]]] = {}
     for bit, rules in _FAMILIES:
         for rule in rules:
             for code in sorted(rule.gate[0]):
-                index.setdefault(code, []).append((bit, *rule))
+                index.setdefault(code, []).append((bit, rule.gate[1:], rule.phrase))
     return index
 
 
@@ -337,17 +335,16 @@ def text_signals(user_text_norm: str, user_tokens: str, script: Script) -> int:
     if found:
         anchors = set(found)
         for code in anchors:
-            for bit, gate, phrase in _RULES_BY_ANCHOR.get(code, ()):
-                if not flags & bit and _gate_passes(gate, anchors) and phrase.search(user_text_norm):
-                    flags |= bit
+            for bit, other_groups, phrase in _RULES_BY_ANCHOR.get(code, ()):
+                if flags & bit:
+                    continue
+                for codes in other_groups:
+                    if codes.isdisjoint(anchors):
+                        break
+                else:
+                    if phrase.search(user_text_norm):
+                        flags |= bit
     return flags
-
-
-def _gate_passes(gate: tuple[frozenset[str], ...], anchors: set[str]) -> bool:
-    for codes in gate:
-        if codes.isdisjoint(anchors):
-            return False
-    return True
 
 
 @lru_cache(maxsize=1 << 12)

@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
     app = faust.App(
         s.group_id,
         broker=[f"kafka://{h.strip()}" for h in s.kafka_bootstrap.split(",")],
-        datadir=os.path.join(tempfile.gettempdir(), f"xd-faust-{s.group_id}"),
+        datadir=s.datadir or os.path.join(tempfile.gettempdir(), f"xd-faust-{s.group_id}"),
         web_enabled=False, topic_disable_leader=True, topic_allow_declare=False,
         producer_acks=-1, producer_max_request_size=s.max_message_bytes,
         consumer_max_fetch_size=s.max_message_bytes, broker_commit_interval=1.0,

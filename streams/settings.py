@@ -28,6 +28,7 @@ DETECTOR_SESSION_TIMEOUT_S        30                               group session
 DETECTOR_METRICS_HOST             0.0.0.0                          bind address of ``/metrics`` and ``/healthz``
 DETECTOR_METRICS_PORT             9108                             0 disables the HTTP endpoint
 DETECTOR_LOG_LEVEL                INFO                             worker log level
+DETECTOR_DATADIR                  <tmp>/xd-faust-<group id>        Faust's local data directory (no tables kept)
 ===============================  ===============================  =============================================
 
 >>> s = Settings.from_env({"DETECTOR_PARTITIONS": "8", "DETECTOR_TOPIC_PREFIX": "t1."})
@@ -68,6 +69,7 @@ class Settings:
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 9108
     log_level: str = "INFO"
+    datadir: str = ""
 
     def topic(self, which: str) -> str:
         """Full name of a topic: ``which`` is input, dlq, keyed, summaries, alerts or decisions."""

@@ -176,6 +176,7 @@ class Run:
         env["DETECTOR_METRICS_PORT"] = str(metrics_port)
         env["DETECTOR_ALLOWLIST_ACCOUNTS"] = ",".join(self.sim.allowlist)
         env["PYTHONUNBUFFERED"] = "1"
+        env["DETECTOR_DATADIR"] = str(self.tmp / f"{self.name}-faust-data")
         return env
 
     def start_worker(self, metrics_port: int = 0) -> Worker:
