@@ -15,13 +15,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# Embedded path: no services. Simulate a day of mixed traffic, replay it, print alerts, write the report.
+# The main job, live: local Kafka + Redis, a worker, simulated traffic through gateway-logs, alerts as they arrive.
+demo: install
+	bash deploy/local/demo.sh
+
+# Embedded path, no services: simulate a day of mixed traffic, replay it, print alerts, write the report, evaluate.
 demo-offline: install
 	$(BIN)/detector simulate --out $(OUT)/demo --seed 1 --scenario all --hours 24 --corpora $(CORPORA)
-	$(BIN)/detector replay $(OUT)/demo/events.jsonl.gz --alerts-out $(OUT)/demo/alerts.jsonl --report $(OUT)/demo/report
+	$(BIN)/detector replay $(OUT)/demo/events.jsonl.gz --allowlist $(OUT)/demo/allowlist.json \
+		--alerts-out $(OUT)/demo/alerts.jsonl --report $(OUT)/demo/report
 	$(BIN)/detector eval $(OUT)/demo
 
-demo: demo-offline
+bench: install
+	$(BIN)/detector bench replay
 
 # Unit tests only (no services).
 test-unit: install

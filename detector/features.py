@@ -53,9 +53,12 @@ class _SystemView(NamedTuple):
     flags: int    # signals.system_signals of it
 
 
-@lru_cache(maxsize=1 << 12)
+@lru_cache(maxsize=1 << 10)
 def _system_view(system: str) -> _SystemView:
-    """Everything derived from one (capped) system prompt; memoised, as system prompts repeat."""
+    """Everything derived from one (capped) system prompt; memoised, as system prompts repeat.
+
+    The memo holds up to 1024 distinct system prompts (capped) in process memory -- the one place
+    prompt text outlives its event, and only inside this stage; nothing of it leaves here."""
     a = analyse(system)
     return _SystemView(a, joined_fingerprint(a) if a.norm_bytes else 0, system_signals(a.norm))
 

@@ -13,8 +13,9 @@ is a precompiled regex that *starts with a literal* (so ``re`` finds candidates 
 prefix search) followed by alternations, fixed-width look-behinds and at most short bounded gaps
 (``.{0,160}?``) -- linear on any input. A rule runs only when its anchor keep words are among the
 prompt's tokens: one charset scan of the short token-code string of
-:func:`detector.text.analyse` finds every anchor at once, so the ~80% of prompts without one pay
-about a microsecond for all text signals. System-prompt signals are memoised per system prompt.
+:func:`detector.text.analyse` finds every anchor at once, so a prompt without any (95% of hh-rlhf
+chat turns, 92% of GSM8K questions) skips every phrase regex. System-prompt signals are memoised
+per system prompt.
 """
 
 from __future__ import annotations
@@ -257,7 +258,11 @@ def _template_only(user_text_norm: str) -> bool:
 
 
 def last_user_message(ev: Event) -> Message | None:
-    """The last ``user``-role message of the request, ``None`` if there is none."""
+    """The last ``user``-role message of the request, ``None`` if there is none.
+
+    >>> last_user_message(Event(0, "k", messages=(Message("user", "a"), Message("assistant", "b"))))
+    Message(role='user', content='a')
+    """
     for m in reversed(ev.messages):
         if m.role == "user":
             return m
@@ -265,7 +270,11 @@ def last_user_message(ev: Event) -> Message | None:
 
 
 def estimated_input_tokens(ev: Event, user_chars: int) -> int:
-    """``ev.input_tokens``, or ~4 characters per token of the last user turn when not logged."""
+    """``ev.input_tokens``, or ~4 characters per token of the last user turn when not logged.
+
+    >>> estimated_input_tokens(Event(0, "k"), 400), estimated_input_tokens(Event(0, "k", input_tokens=7), 400)
+    (100, 7)
+    """
     return ev.input_tokens if ev.input_tokens is not None else user_chars // 4
 
 
@@ -300,6 +309,9 @@ def turn_signals(ev: Event, user_text_norm: str) -> int:
     A turn whose content was not logged (``None``) is unknown, not empty, and sets nothing.
     No user turn at all is empty; if the request then ends in an assistant message it is a
     prefill-only request (TEMPLATE_ONLY too).
+
+    >>> Signal(turn_signals(Event(0, "k", messages=(Message("user", "  "),)), ""))
+    <Signal.EMPTY_TURN: 8>
     """
     if not ev.messages:
         return 0
@@ -323,7 +335,12 @@ def _matches(rules: tuple[_Rule, ...], text: str) -> bool:
 
 def text_signals(user_text_norm: str, user_tokens: str, script: Script) -> int:
     """Phrase bits of the user turn: COT, REVERSE_RATIONALE, RUBRIC, META_PROMPT, CENSOR_REWRITE
-    and NON_ENGLISH. ``user_tokens`` is :attr:`detector.text.Analysis.tokens` of the same text."""
+    and NON_ENGLISH. ``user_tokens`` is :attr:`detector.text.Analysis.tokens` of the same text.
+
+    >>> a = analyse("Here is the answer: 12. Explain the reasoning that leads to this answer.")
+    >>> Signal(text_signals(a.norm, a.tokens, Script.LATIN))
+    <Signal.COT|REVERSE_RATIONALE: 3>
+    """
     flags = 0
     if script not in (Script.LATIN, Script.NONE):
         flags |= _NON_EN
@@ -347,7 +364,7 @@ def text_signals(user_text_norm: str, user_tokens: str, script: Script) -> int:
     return flags
 
 
-@lru_cache(maxsize=1 << 12)
+@lru_cache(maxsize=1 << 8)
 def system_signals(system_norm: str) -> int:
     """Bits of a normalised system prompt (memoised: system prompts repeat).
 

@@ -350,24 +350,48 @@ def analyse(text: str) -> Analysis:
     return Analysis(nb.decode(_UTF8, _LONE), nb, tokens, _slots(tokens))
 
 
-@lru_cache(maxsize=1 << 16)
-def _readable(codes: str) -> str:
+# Memo caches hold skeleton codes (templates, no slot text). Only short skeletons go into the big
+# caches, so adversarial 4K-token skeletons cannot grow them: worst case ~60 MB in all (the
+# 1024-entry SimHash counter cache takes any length), typically a few MB.
+_MEMO_SIZE = 1 << 13
+_MEMO_MAX_CODES = 256
+
+
+def _readable_raw(codes: str) -> str:
     return " ".join(map(_READABLE_OF.__getitem__, codes))
 
 
+_readable_memo = lru_cache(maxsize=_MEMO_SIZE)(_readable_raw)
+
+
+def _readable(codes: str) -> str:
+    return _readable_memo(codes) if len(codes) <= _MEMO_MAX_CODES else _readable_raw(codes)
+
+
 def skeleton_of(a: Analysis) -> str:
-    """The readable skeleton of an :class:`Analysis` (memoised per distinct skeleton)."""
+    """The readable skeleton of an :class:`Analysis` (memoised per distinct skeleton).
+
+    >>> skeleton_of(analyse("Translate 'hello' into Italian, please."))
+    'translate <q> into <w> please .'
+    """
     return _readable(a.codes)
 
 
-@lru_cache(maxsize=1 << 16)
-def _codes_fp(codes: str) -> int:
-    return fingerprint(_readable(codes))
+def _codes_fp_raw(codes: str) -> int:
+    return fingerprint(_readable_raw(codes))
+
+
+_codes_fp_memo = lru_cache(maxsize=_MEMO_SIZE)(_codes_fp_raw)
 
 
 def skeleton_fp(a: Analysis) -> int:
-    """``fingerprint(skeleton_of(a))``, memoised per distinct skeleton."""
-    return _codes_fp(a.codes)
+    """``fingerprint(skeleton_of(a))``, memoised per distinct skeleton.
+
+    >>> skeleton_fp(analyse("Rate this reply: 'ok'")) == skeleton_fp(analyse("Rate this reply: 'fine'"))
+    True
+    """
+    c = a.codes
+    return _codes_fp_memo(c) if len(c) <= _MEMO_MAX_CODES else _codes_fp_raw(c)
 
 
 def joined_fingerprint(*parts: Analysis) -> int:
@@ -457,22 +481,23 @@ class _BigramCounters(dict[str, int]):
     def __missing__(self, pair: str) -> int:
         h = _xxh(f"{_READABLE_OF[pair[0]]} {_READABLE_OF[pair[1]]}".encode(), SEED)
         spread = sum(1 << (_FIELD_BITS * i) for i in range(64) if h >> i & 1)
-        self[pair] = spread
+        if len(self) < _MAX_BIGRAMS:
+            self[pair] = spread
         return spread
 
 
 _BIGRAMS = _BigramCounters()
+_MAX_BIGRAMS = 50_000  # real traffic uses a few thousand of the ~170k possible code pairs
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 10)  # any length: a long system prompt's skeleton is reused every event
 def _counters(codes: str) -> tuple[int, int]:
     """(packed per-bit counters, number of bigrams) of ``<s>`` + ``codes``."""
     s = _START + codes
     return sum(map(_BIGRAMS.__getitem__, [s[i:i + 2] for i in range(len(codes))])), len(codes)
 
 
-@lru_cache(maxsize=1 << 16)
-def _signature(parts: tuple[str, ...]) -> int:
+def _signature_raw(parts: tuple[str, ...]) -> int:
     total = n = 0
     for codes in parts:
         c, k = _counters(codes)
@@ -485,9 +510,18 @@ def _signature(parts: tuple[str, ...]) -> int:
     return int(biased.to_bytes(128, "big")[0::2].translate(_TOP_BIT_TABLE), 2)
 
 
+_signature_memo = lru_cache(maxsize=_MEMO_SIZE)(_signature_raw)
+
+
 def signature(*parts: Analysis) -> int:
-    """SimHash of the pooled skeleton bigrams of analysed fields (see :func:`simhash`)."""
-    return _signature(tuple(a.codes for a in parts))
+    """SimHash of the pooled skeleton bigrams of analysed fields (see :func:`simhash`); memoised
+    per combination of skeletons, so a templated stream pays for it once.
+
+    >>> signature(analyse("Be brief."), analyse("Hi")) == simhash("Be brief.", "Hi")
+    True
+    """
+    key = tuple([a.codes for a in parts])
+    return _signature_memo(key) if sum(map(len, key)) <= _MEMO_MAX_CODES else _signature_raw(key)
 
 
 def simhash(*texts: str) -> int:
@@ -611,7 +645,6 @@ _UA_MAX = 64
 _UA_RE = re.compile(r"\s*+([a-z][a-z0-9._+-]{0,48}+(?:/[a-z][a-z0-9._+-]{0,48}+)?)(?:[/ ]v?([0-9]{1,6}+))?")
 
 
-@lru_cache(maxsize=1 << 12)
 def ua_family(user_agent: str | None) -> str:
     """SDK/client family and major version of a User-Agent, e.g. ``anthropic-python/0``.
 
@@ -624,16 +657,18 @@ def ua_family(user_agent: str | None) -> str:
     >>> ua_family("Mozilla/5.0 (X11; Linux x86_64)"), ua_family("curl"), ua_family(None)
     ('mozilla/5', 'curl', '')
     """
-    if not user_agent:
-        return ""
-    m = _UA_RE.match(user_agent[:256].casefold())
+    return _ua_family(user_agent[:256]) if user_agent else ""
+
+
+@lru_cache(maxsize=1 << 12)
+def _ua_family(user_agent: str) -> str:
+    m = _UA_RE.match(user_agent.casefold())
     if m is None:
         return ""
     name, major = m.groups()
     return (f"{name}/{major}" if major else name)[:_UA_MAX]
 
 
-@lru_cache(maxsize=1 << 16)
 def ip_prefix(ip: str | None) -> str:
     """The client's network: IPv4 ``/24`` or IPv6 ``/48`` in CIDR form; invalid or empty -> ``""``.
 
@@ -642,8 +677,14 @@ def ip_prefix(ip: str | None) -> str:
     >>> ip_prefix("203.0.113.77"), ip_prefix("2001:db8:abcd:12::1"), ip_prefix("not-an-ip")
     ('203.0.113.0/24', '2001:db8:abcd::/48', '')
     """
-    if not ip:
-        return ""
+    return _ip_prefix(ip) if ip and len(ip) <= _IP_MAX_CHARS else ""
+
+
+_IP_MAX_CHARS = 64  # longest textual IPv6 with a zone id; longer is not an address
+
+
+@lru_cache(maxsize=1 << 14)
+def _ip_prefix(ip: str) -> str:
     try:
         addr = ipaddress.ip_address(ip.strip())
     except ValueError:

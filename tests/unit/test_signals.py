@@ -102,6 +102,11 @@ def test_cot_negative(prompt: str) -> None:
     "Write a rationale that leads to the given answer.",
     "Describe the reasoning behind this answer.",
     "Imagine the reasoning a student might have used.",
+    # the simulator's cot_harvest and hydra phrasings
+    "Here is a problem and its final answer.\n\nProblem: Janet has 3 eggs.\n\nFinal answer: 18\n\n"
+    "Write out, step by step, the reasoning that leads to it.",
+    "Problem: Janet has 3 eggs.\nCorrect answer: 18\n\nExplain in detail, step by step, how one arrives at "
+    "this answer.",
 ])
 def test_reverse_rationale_positive(prompt: str) -> None:
     assert Signal.REVERSE_RATIONALE in text_bits(prompt)
@@ -114,6 +119,8 @@ def test_reverse_rationale_positive(prompt: str) -> None:
     "Answer the following question step by step.",
     "Give the final answer in bold.",
     "The road leads to the old mill.",
+    "Explain the reasoning that leads to it.",  # no answer handed over
+    "How do I get to the answer of this puzzle?",
 ])
 def test_reverse_rationale_negative(prompt: str) -> None:
     assert Signal.REVERSE_RATIONALE not in text_bits(prompt)
