@@ -15,7 +15,7 @@ summaries topic, so ``to_json``/``from_json`` round-trip exactly.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -78,7 +78,7 @@ class WindowSummary:
 
     def to_json(self) -> bytes:
         """Serialise for the internal summaries topic."""
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)   # orjson serialises (slots) dataclasses natively, no asdict copy
 
     @classmethod
     def from_json(cls, data: bytes) -> WindowSummary:

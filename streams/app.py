@@ -104,6 +104,14 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
                 for _p, msgs in by_partition(events).items():
                     await scorer.process(msgs, send)
 
+    @app.agent(app.topic(s.topic("labels"), **raw), concurrency=1)
+    async def labels_agent(stream: faust.StreamT) -> None:
+        """Analyst verdicts join the scorer's input in order, so their effect is checkpointed with it."""
+        async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
+            async with guarded("labels", events, app):
+                await out.ordered(s.topic("summaries"), [(0, None, orjson.dumps({"label": e.value.decode()}), None)
+                                                         for e in events if e.value])
+
     if s.metrics_port:
         @app.task
         async def serve_metrics() -> None:

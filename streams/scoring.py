@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from detector.config import Config
+from detector.feedback import Label
 from detector.scorer import Scorer
 from detector.summary import WindowSummary
 from streams import metrics
@@ -135,6 +136,13 @@ class ScoringStage:
 
     def _apply(self, mem: ScorerMemory, value: bytes) -> None:
         msg = orjson.loads(value)
+        if "label" in msg:  # an analyst verdict, forwarded in stream order by the labels agent
+            try:
+                mem.scorer.add_label(Label.from_json(msg["label"].encode()))
+                mem.scorer_dirty = True
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("scorer: ignoring a malformed label (%s)", exc)
+            return
         if "marker" in msg:  # bare marker form {"marker": [p, epoch]}
             p, epoch = msg["marker"]
             summaries: list[dict[str, Any]] = []

@@ -52,6 +52,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic("alerts"), 1),
         TopicSpec(settings.topic("decisions"), 1, {"cleanup.policy": "compact", "min.compaction.lag.ms": "0",
                                                    "segment.ms": "600000"}),
+        TopicSpec(settings.topic("labels"), 1),
     ]
 
 

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 CTL = REPO_ROOT / "deploy" / "local" / "ctl.sh"
 RUN_HINT = (
     "run the suite via `make test` (or `bash deploy/local/with-services.sh .venv/bin/pytest ...`), "
