@@ -170,25 +170,17 @@ class EnforcementState:
         """Redis key of the effective record of ``api_key_id``."""
         return f"{self.prefix}key:{api_key_id}"
 
+    @staticmethod
+    def _record(d: Decision) -> dict[str, object]:
+        """What a gateway reads for a key: the action, its rate and expiry, and where it came from."""
+        return {"action": d.action, "rate_limit_rpm": d.rate_limit_rpm, "expires_at": d.expires_at,
+                "subject": d.subject, "alert_id": d.alert_id}
+
     def _key_put(self, api_key_id: str, d: Decision) -> Put:
-        record = {
-            "action": d.action,
-            "rate_limit_rpm": d.rate_limit_rpm,
-            "expires_at": d.expires_at,
-            "subject": d.subject,
-            "alert_id": d.alert_id,
-        }
-        return Put(self.key_name(api_key_id), _dumps(record), d.expires_ms)
+        return Put(self.key_name(api_key_id), _dumps(self._record(d)), d.expires_ms)
 
     def _cluster_put(self, d: Decision) -> Put:
-        record = {
-            "action": d.action,
-            "rate_limit_rpm": d.rate_limit_rpm,
-            "expires_at": d.expires_at,
-            "subject": d.subject,
-            "alert_id": d.alert_id,
-            "api_key_ids": list(d.api_key_ids),
-        }
+        record = dict(self._record(d), api_key_ids=list(d.api_key_ids))
         return Put(self.prefix + d.subject, _dumps(record), d.expires_ms)
 
     def _refresh_key(self, api_key_id: str) -> list[Write]:
