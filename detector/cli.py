@@ -214,6 +214,27 @@ def bench_replay_cmd(
     Console().print(t)
 
 
+@bench_app.command(name="stream")
+def bench_stream_cmd(
+    records: Annotated[int, typer.Option(help="records of simulated traffic to push through")] = 100_000,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Live records/s of the Faust detector against a bare Faust agent, latency, Redis bytes per key."""
+    from streams.bench import bench_stream
+
+    err = Console(stderr=True)
+    res = bench_stream(n_records=records, progress=lambda m: err.print(f"[dim]bench stream: {m}[/]"))
+    if as_json:
+        sys.stdout.write(orjson.dumps(res).decode() + "\n")
+        return
+    t = Table(title="bench stream")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    for k, v in res.items():
+        t.add_row(k, f"{v:,.3f}" if isinstance(v, float) else str(v))
+    Console().print(t)
+
+
 @app.command()
 def watch(
     bootstrap: Annotated[str, typer.Option(envvar="DETECTOR_KAFKA_BOOTSTRAP")] = "127.0.0.1:19092",
