@@ -109,7 +109,7 @@ def key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: float,
                        g("rate_rubric", 0.0) * ramp(g("distinct_prompt_ratio", 0.0), 0.4, 0.8) * multi_user_discount(s),
                        0.1, 0.5, 2 * n0_fast, False),
             _rate_rule("empty_turn_harvest", s, horizon,
-                       (g("rate_empty_turn", 0.0) + g("rate_template_only", 0.0)) * ramp(g("out_tokens_mean", 0.0), 100.0, 400.0),
+                       g("rate_empty_turn", 0.0) * ramp(g("out_tokens_mean", 0.0), 100.0, 400.0),
                        0.1, 0.4, n0_fast, True),
             _rate_rule("meta_prompt", s, horizon, g("rate_meta_prompt", 0.0), 0.1, 0.4, n0_fast / 2, True),
         ]
