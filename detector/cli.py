@@ -202,15 +202,19 @@ def bench_replay_cmd(
     """Replay events/s on one core, against a raw orjson parse of the same bytes."""
     from detector.bench import bench_replay
 
-    res = bench_replay(events)
+    _print_figures("bench replay", bench_replay(events), as_json, "{:,.2f}")
+
+
+def _print_figures(title: str, res: dict, as_json: bool, float_fmt: str) -> None:  # type: ignore[type-arg]
+    """A benchmark's result: one JSON object on stdout, or a two-column Rich table."""
     if as_json:
         sys.stdout.write(orjson.dumps(res).decode() + "\n")
         return
-    t = Table(title="bench replay")
+    t = Table(title=title)
     t.add_column("figure")
     t.add_column("value", justify="right")
     for k, v in res.items():
-        t.add_row(k, f"{v:,.2f}" if isinstance(v, float) else str(v))
+        t.add_row(k, float_fmt.format(v) if isinstance(v, float) else str(v))
     Console().print(t)
 
 
@@ -224,15 +228,7 @@ def bench_stream_cmd(
 
     err = Console(stderr=True)
     res = bench_stream(n_records=records, progress=lambda m: err.print(f"[dim]bench stream: {m}[/]"))
-    if as_json:
-        sys.stdout.write(orjson.dumps(res).decode() + "\n")
-        return
-    t = Table(title="bench stream")
-    t.add_column("figure")
-    t.add_column("value", justify="right")
-    for k, v in res.items():
-        t.add_row(k, f"{v:,.3f}" if isinstance(v, float) else str(v))
-    Console().print(t)
+    _print_figures("bench stream", res, as_json, "{:,.3f}")
 
 
 @app.command()

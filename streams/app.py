@@ -38,11 +38,13 @@ from streams.windowing import WindowStage
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, config: Config | None = None) -> faust.App:
-    """The worker app for ``settings`` (plumbing) and ``config`` (deciding knobs)."""
-    s = settings or Settings.from_env()
-    config = config or Config.from_env()
-    app = faust.App(
+def faust_app(s: Settings) -> faust.App:
+    """A Faust app with the project's broker, commit and session settings, and no agents yet.
+
+    The worker and the bare pass-through agent of ``detector bench stream`` both start from it, so
+    the benchmark compares the detector with Faust configured identically.
+    """
+    return faust.App(
         s.group_id,
         broker=[f"kafka://{h.strip()}" for h in s.kafka_bootstrap.split(",")],
         datadir=s.datadir or os.path.join(tempfile.gettempdir(), f"xd-faust-{s.group_id}"),
@@ -52,6 +54,13 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         broker_session_timeout=s.session_timeout_s, broker_heartbeat_interval=min(3.0, s.session_timeout_s / 4),
         consumer_auto_offset_reset="earliest",
     )
+
+
+def create_app(settings: Settings | None = None, config: Config | None = None) -> faust.App:
+    """The worker app for ``settings`` (plumbing) and ``config`` (deciding knobs)."""
+    s = settings or Settings.from_env()
+    config = config or Config.from_env()
+    app = faust_app(s)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     input_topic = app.topic(s.topic("input"), **raw)
     keyed_topic = app.topic(s.topic("keyed"), partitions=s.partitions, **raw)

@@ -3,7 +3,7 @@
 :func:`bench_stream` generates data once (like :func:`detector.bench.bench_replay`: a simulated
 day, first ``n_records`` lines) and measures, on the local broker and Redis:
 
-1. **bare** records/s: a minimal ``faust.App`` (broker settings of :func:`streams.app.create_app`)
+1. **bare** records/s: a minimal ``faust.App`` (:func:`streams.app.faust_app`, as the worker uses)
    with one agent taking ``stream.take(500, within=0.5)`` batches and, for NDJSON messages, splitting
    each value into lines -- nothing else. It runs as a subprocess (``python -m streams.bench bare``)
    on a pre-produced topic and writes first-batch arrival/end times and counts and the last batch's
@@ -540,20 +540,12 @@ def _bare_main() -> None:
     import faust
     import redis.asyncio as aioredis
 
+    from streams.app import faust_app
     from streams.settings import Settings
 
     s = Settings.from_env()
     topic, key, split = os.environ["XDBENCH_TOPIC"], os.environ["XDBENCH_KEY"], os.environ["XDBENCH_SPLIT"] == "1"
-    app = faust.App(
-        s.group_id,
-        broker=[f"kafka://{h.strip()}" for h in s.kafka_bootstrap.split(",")],
-        datadir=s.datadir or os.path.join(tempfile.gettempdir(), f"xd-faust-{s.group_id}"),
-        web_enabled=False, topic_disable_leader=True, topic_allow_declare=False,
-        producer_acks=-1, producer_max_request_size=s.max_message_bytes,
-        consumer_max_fetch_size=s.max_message_bytes, broker_commit_interval=1.0,
-        broker_session_timeout=s.session_timeout_s, broker_heartbeat_interval=min(3.0, s.session_timeout_s / 4),
-        consumer_auto_offset_reset="earliest",
-    )
+    app = faust_app(s)
     source = app.topic(topic, key_serializer="raw", value_serializer="raw")
     client = aioredis.from_url(s.redis_url)
     state = {"first": 0.0, "first_end": 0.0, "n1": 0, "n": 0}
