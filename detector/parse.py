@@ -17,19 +17,29 @@ Assumptions and normalisation:
   so the same input always gives the same output.
 * ``null`` in an optional field means absent. Unknown fields are ignored. Booleans are not numbers.
 * Message content may be a string, ``null``/absent (not logged), or an OpenAI/Anthropic list of
-  parts (the string ``text`` of each part is joined with newlines; image parts add nothing).
+  parts (the string ``text`` of each part is joined with newlines; image parts add nothing). A
+  ``user`` turn whose parts are only Anthropic ``tool_result`` blocks is a ``tool`` turn holding
+  their text; in a mixed turn the tool results are left out of the user's text.
 * ``system``/``developer`` messages are moved into :attr:`Event.system` (joined after the record's own
   ``system`` with a blank line), so ``Event.messages`` only holds ``user``/``assistant``/``tool``;
   the legacy ``function`` role counts as ``tool``.
 * Identifier strings (ids, model, user agent, ...) longer than :data:`MAX_ID_CHARS` are truncated,
   not rejected: these fields are client-controlled, and a rejected record is an unseen request.
+  A forwarded list in ``client_ip`` (``"203.0.113.7, 10.0.0.2"``) keeps its first (client) address.
+* ``output`` (response text) is kept whole like prompt text (the record size limit bounds it);
+  ``params.logit_bias`` becomes :attr:`Event.logit_bias_ids` (:func:`logit_bias_ids`) and gives
+  ``logit_bias_size`` when that is absent.
+* A JSON string escape of a lone UTF-16 surrogate (``"\\ud83d"``, which orjson refuses) is read as
+  U+FFFD instead of rejecting the record (:func:`loads`). A JSON array whose elements do not all
+  decode is split into its elements, each decoded on its own, so one bad record costs only itself.
 * ``Rejection.detail`` names the field and the problem, never a value taken from the input.
 
 Cost: linear in the record size and dominated by ``orjson.loads`` and the ``Event`` constructor;
 no regular expression ever touches prompt text. A line larger than :data:`MAX_RECORD_BYTES` is
 rejected before it is decoded; a message larger than :data:`MAX_MESSAGE_BYTES` is not decoded at all.
 NDJSON is recognised when the message does not decode as one JSON value, so such a message costs
-one extra partial decode.
+one extra partial decode. Input that orjson refuses costs one more decode attempt (and, for an
+array, a byte scan to split it); valid input never takes that path.
 
 >>> ev = parse_line(b'{"ts": "2026-11-26T14:03:07.412Z", "api_key_id": "key_7f3a", '
 ...                 b'"usage": {"input_tokens": 412}, "messages": [{"role": "user", "content": "hi"}]}')
@@ -43,13 +53,17 @@ one extra partial decode.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from math import isfinite
 
 import orjson
+import xxhash
 
 from detector.record import Event, Message, Rejection
+from detector.text import SEED
 
 MAX_RECORD_BYTES = 2 * 1024 * 1024
 """Default size limit of one record; larger records are rejected with reason ``oversize``."""
@@ -59,6 +73,9 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 MAX_ID_CHARS = 1024
 """Identifier-like strings are truncated to this many characters."""
+
+MAX_LOGIT_BIAS_IDS = 1024
+"""At most this many (the smallest) distinct ``logit_bias`` token ids are kept per request."""
 
 MAX_API_KEY_ID_CHARS = 256
 MAX_TOKENS = 10_000_000
@@ -83,6 +100,37 @@ class RecordError(ValueError):
 
 def _wrong_type(path: str, expected: str) -> RecordError:
     return RecordError("wrong_type", f"{path}: expected {expected}")
+
+
+# ----------------------------------------------------------------------------------------- decoding
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def loads(raw: bytes | str) -> object:
+    """Decode one JSON text like ``orjson.loads``, reading lone-surrogate escapes as U+FFFD.
+
+    orjson refuses a ``\\udXXX`` escape that is not half of a pair; gateways that log client text
+    (LiteLLM) write such escapes when a client sent broken UTF-16. Only when orjson fails and the text
+    holds such an escape is it decoded again by the standard library, every lone surrogate replaced,
+    and the result re-checked by orjson (so NaN, huge integers, ... stay errors). Raises
+    ``orjson.JSONDecodeError`` (from the first attempt) when the text is still not acceptable.
+    Invalid UTF-8 bytes, including UTF-8-encoded surrogates, are never repaired.
+
+    >>> loads(b'{"p": "broken \\\\ud83d emoji"}')["p"]
+    'broken \ufffd emoji'
+    """
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        marker = b"\\u" if type(raw) is bytes else "\\u"
+        if marker not in raw:  # type: ignore[operator]
+            raise
+        try:
+            text = json.dumps(json.loads(raw), ensure_ascii=False)
+            return orjson.loads(_SURROGATE.sub("\ufffd", text).encode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise err from None
 
 
 # --------------------------------------------------------------------------------------- timestamps
@@ -172,6 +220,12 @@ def _number(lo: float, hi: float) -> Check:
     return check
 
 
+def _text(value: object, path: str) -> str:
+    if type(value) is not str:
+        raise _wrong_type(path, "a string")
+    return value  # type: ignore[return-value]
+
+
 _tokens = _integer(0, MAX_TOKENS)
 
 # source key -> (Event field, check, path used in details); a bare string is an identifier field of
@@ -189,6 +243,7 @@ _TOP: dict[str, _Spec] = {
     "status": ("status", _integer(100, 599), "status"),
     "latency_ms": ("latency_ms", _number(0, 7 * 86_400_000), "latency_ms"),
     "finish_reason": "finish_reason",
+    "output": ("output", _text, "output"),
 }
 _USAGE: dict[str, _Spec] = {
     key: (key, _tokens, f"usage.{key}") for key in ("input_tokens", "output_tokens", "reasoning_tokens")
@@ -233,6 +288,37 @@ def _nested(out: dict, value: object, table: dict[str, _Spec], path: str) -> Non
     _fill(out, value, table)  # type: ignore[arg-type]
 
 
+_BIAS_SEED = SEED & 0x7FFFFFFF
+
+
+def logit_bias_ids(bias: object, path: str = "params.logit_bias") -> tuple[int, ...]:
+    """The sorted distinct token ids of a ``logit_bias`` map, at most :data:`MAX_LOGIT_BIAS_IDS`.
+
+    Only the keys count: a decimal (ASCII digits) key is its integer, any other key the xxh3-64 of
+    its UTF-8 (seed ``detector.text.SEED & 0x7FFFFFFF``), so tokenizer-specific keys still compare.
+    Values must be numbers. Raises :class:`RecordError` ``wrong_type`` for a non-object map or a
+    non-number value. Cost: linear in the map, plus a sort.
+
+    >>> logit_bias_ids({"50256": -100, "12": 5.5, "7": 1})
+    (7, 12, 50256)
+    """
+    if type(bias) is not dict:
+        raise _wrong_type(path, "an object")
+    ids = set()
+    for key, value in bias.items():  # type: ignore[attr-defined]
+        kind = type(value)
+        if kind is not int and kind is not float:
+            raise _wrong_type(f"{path} value", "a number")
+        if type(key) is not str:
+            raise _wrong_type(f"{path} key", "a string")
+        if key.isdecimal() and key.isascii():
+            ids.add(int(key))
+        else:
+            ids.add(xxhash.xxh3_64_intdigest(key.encode("utf-8", "surrogatepass"), _BIAS_SEED))
+    ordered = sorted(ids)
+    return tuple(ordered[:MAX_LOGIT_BIAS_IDS])
+
+
 # ------------------------------------------------------------------------------------- messages
 
 _ROLES = {
@@ -246,8 +332,14 @@ _ROLES = {
 _BAD = object()
 
 
-def _text_of(content: object) -> object:
-    """Text of a content value (str or list of parts), or ``_BAD``."""
+_TOOL_RESULT = "tool_result"
+
+
+def _text_of(content: object, results: list[str] | None = None) -> object:
+    """Text of a content value (str or list of parts), or ``_BAD``.
+
+    The text of ``tool_result`` parts goes to ``results`` when it is given, else it is left out.
+    """
     if type(content) is str:
         return content
     if type(content) is not list:
@@ -259,6 +351,9 @@ def _text_of(content: object) -> object:
             text = part.get("text")
             if type(text) is str:
                 texts.append(text)
+            elif results is not None and part.get("type") == _TOOL_RESULT:
+                result = _text_of(part.get("content"))
+                results.append(result if type(result) is str else "")  # type: ignore[arg-type]
         elif kind is str:
             texts.append(part)
         else:
@@ -281,9 +376,12 @@ def _messages(value: object, system_parts: list[str]) -> tuple[Message, ...]:
             raise RecordError("out_of_range", f"messages[{i}].role: not user/assistant/tool/system")
         content = msg.get("content")
         if content is not None and type(content) is not str:
-            content = _text_of(content)
+            results: list[str] = []
+            content = _text_of(content, results)
             if content is _BAD:
                 raise _wrong_type(f"messages[{i}].content", "a string, a list of parts or null")
+            if results and not content and role == "user":  # only tool results: a tool turn
+                role, content = "tool", "\n".join(results)
         if role == "system":
             if content is not None:
                 system_parts.append(content)  # type: ignore[arg-type]
@@ -318,7 +416,15 @@ def check_record(obj: dict, *, reference_ms: int | None = None) -> Event:
     fields: dict = {}
     _fill(fields, obj, _TOP)
     _nested(fields, obj.get("usage"), _USAGE, "usage")
-    _nested(fields, obj.get("params"), _PARAMS, "params")
+    params = obj.get("params")
+    _nested(fields, params, _PARAMS, "params")
+    if params is not None and params.get("logit_bias") is not None:
+        bias = params["logit_bias"]
+        fields["logit_bias_ids"] = logit_bias_ids(bias)
+        fields.setdefault("logit_bias_size", len(bias))
+    ip = fields.get("client_ip")
+    if ip is not None and "," in ip:  # X-Forwarded-For style list: the client comes first
+        fields["client_ip"] = ip.partition(",")[0].strip() or None
 
     system_parts: list[str] = []
     system = obj.get("system")
@@ -416,6 +522,98 @@ def _value_units(
             out.append((item, own) if len(own) <= max_bytes else _oversize(own, max_bytes))
 
 
+# A JSON string (escapes skipped, unrolled so the regex engine never backtracks) or a structural byte.
+_JSON_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[][{},]', re.DOTALL)
+_OPEN, _CLOSE, _COMMA, _QUOTE = frozenset(b"[{"), frozenset(b"]}"), ord(","), ord('"')
+
+
+def array_elements(raw: bytes) -> list[bytes] | None:
+    """The top-level elements of a JSON array as byte slices, without decoding them.
+
+    Returns ``None`` when ``raw`` does not start (after white space) with ``[``. Elements need not be
+    valid JSON: strings are skipped by their quotes and escapes, and brackets are counted. When it
+    fails: after an unterminated string the cuts are wrong, so the elements from there on decode
+    badly and are rejected one by one; an unclosed array yields the elements seen so far plus the
+    rest. Cost: one regex scan, linear in the size of ``raw``.
+
+    >>> array_elements(b' [{"a": "x,]"}, 7 ,{"b": [1, 2]}] ')
+    [b'{"a": "x,]"}', b'7', b'{"b": [1, 2]}']
+    """
+    start = len(raw) - len(raw.lstrip())
+    if raw[start : start + 1] != b"[":
+        return None
+    parts: list[bytes] = []
+    depth, begin = 0, start + 1
+    for token in _JSON_TOKEN.finditer(raw, start):
+        at = token.start()
+        byte = raw[at]
+        if byte == _QUOTE:
+            continue
+        if byte in _OPEN:
+            depth += 1
+        elif byte in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                begin = _cut(raw, begin, at, parts)
+                return parts
+        elif depth == 1:  # a comma between elements
+            begin = _cut(raw, begin, at, parts) + 1
+    _cut(raw, begin, len(raw), parts)
+    return parts
+
+
+def _cut(raw: bytes, begin: int, end: int, parts: list[bytes]) -> int:
+    """Append ``raw[begin:end]`` stripped, unless it is blank after the last element."""
+    part = raw[begin:end].strip()
+    if part or raw[end : end + 1] == b",":
+        parts.append(part)
+    return end
+
+
+def _salvage(
+    raw: bytes,
+    err: orjson.JSONDecodeError,
+    out: list[Unit | Rejection],
+    max_bytes: int,
+    expand: Callable[[dict], list[dict]] | None,
+) -> None:
+    """Records of a JSON text that does not decode whole: each element of an array on its own.
+
+    When no element is a usable record the text is one rejection with its own bytes, as before.
+    """
+    units: list[Unit | Rejection] = []
+    for part in array_elements(raw) or ():
+        _piece_units(part, units, max_bytes, expand, salvage=False)
+    if any(type(unit) is tuple for unit in units):
+        out.extend(units)
+    else:
+        out.append(_undecodable(raw, err))
+
+
+def _piece_units(
+    piece: bytes,
+    out: list[Unit | Rejection],
+    max_bytes: int,
+    expand: Callable[[dict], list[dict]] | None,
+    *,
+    salvage: bool,
+) -> None:
+    """Append the records of one NDJSON line or array element; an undecodable one is salvaged
+    (split if it is an array) when ``salvage``, else rejected with its own bytes."""
+    if len(piece) > max_bytes:
+        out.append(_oversize(piece, max_bytes))
+        return
+    try:
+        value = loads(piece)
+    except orjson.JSONDecodeError as err:
+        if salvage:
+            _salvage(piece, err, out, max_bytes, expand)
+        else:
+            out.append(_undecodable(piece, err))
+        return
+    _value_units(value, piece, out, max_bytes, expand)
+
+
 def split_message(
     raw: bytes,
     *,
@@ -426,29 +624,21 @@ def split_message(
 
     ``expand`` optionally turns one decoded object into several records (an OTLP export request
     into its spans); an exception from it rejects that object with reason ``adapter_error``.
-    An empty or blank message holds no records.
+    An empty or blank message holds no records. A one-line array (or NDJSON line holding an array)
+    that does not decode is split into its elements, so its good records still come out.
     """
     if len(raw) > MAX_MESSAGE_BYTES:
         return [Rejection("oversize", f"message larger than {MAX_MESSAGE_BYTES} bytes", raw)]
     out: list[Unit | Rejection] = []
     try:
-        value = orjson.loads(raw)
+        value = loads(raw)
     except orjson.JSONDecodeError as err:
         lines = [line for line in raw.splitlines() if line and not line.isspace()]
-        if not lines:
-            return out
         if len(lines) == 1:
-            return [_undecodable(raw, err)]
+            _salvage(raw, err, out, max_bytes, expand)
+            return out
         for line in lines:
-            if len(line) > max_bytes:
-                out.append(_oversize(line, max_bytes))
-                continue
-            try:
-                value = orjson.loads(line)
-            except orjson.JSONDecodeError as line_err:
-                out.append(_undecodable(line, line_err))
-                continue
-            _value_units(value, line, out, max_bytes, expand)
+            _piece_units(line, out, max_bytes, expand, salvage=True)
         return out
     _value_units(value, raw, out, max_bytes, expand)
     return out
@@ -464,7 +654,7 @@ def parse_line(
     if len(raw) > max_bytes:
         return _oversize(raw, max_bytes)
     try:
-        obj = orjson.loads(raw)
+        obj = loads(raw)
     except orjson.JSONDecodeError as err:
         return _undecodable(raw, err)
     return parse_record(obj, raw, reference_ms=reference_ms, max_bytes=max_bytes)

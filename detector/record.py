@@ -4,8 +4,8 @@ An :class:`Event` is the typed, validated form of one line of ``gateway-log-sche
 built only by :mod:`detector.parse` (canonical JSON) or by an adapter in :mod:`detector.adapters`
 followed by the same parser, so every field has already been type- and range-checked here.
 
-Prompt text (``system`` and ``messages``) lives in an ``Event`` only for the time it takes to
-extract features; nothing downstream of :mod:`detector.features` keeps it.
+Prompt and response text (``system``, ``messages``, ``output``) lives in an ``Event`` only for the
+time it takes to extract features; nothing downstream of :mod:`detector.features` keeps it.
 
 >>> ev = Event(ts_ms=1_764_165_787_412, api_key_id="key_7f3a")
 >>> ev.api_key_id, ev.messages
@@ -29,7 +29,11 @@ class Message:
 class Event:
     """One validated API request. Times are epoch milliseconds (UTC).
 
-    Not frozen on purpose: a frozen dataclass assigns each of its 29 fields through
+    ``logit_bias_ids`` are the distinct token ids of the request's ``logit_bias`` map, sorted, at most
+    :data:`detector.parse.MAX_LOGIT_BIAS_IDS` (the smallest); a non-decimal key is hashed (see
+    :func:`detector.parse.logit_bias_ids`).
+
+    Not frozen on purpose: a frozen dataclass assigns each of its 31 fields through
     ``object.__setattr__``, which made construction the largest single cost of parsing (~5-9 µs
     against ~1 µs). Treat instances as read-only.
     """
@@ -63,6 +67,8 @@ class Event:
     system: str | None = None
     messages: tuple[Message, ...] = ()
     finish_reason: str | None = None
+    output: str | None = None
+    logit_bias_ids: tuple[int, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)

@@ -17,8 +17,11 @@ usage          ``ai.<ns>.usage.prompt_tokens`` / ``completion_tokens``, the pre-
                ``prompt_token`` / ``completion_token``, or ``input_tokens`` / ``output_tokens``;
                reasoning from ``completion_tokens_details.reasoning_tokens``
 body           ``ai.<ns>.payload.request`` or the older ``ai.payload.request``: a JSON string of the
-               request body (OpenAI or Anthropic format) -> params, messages, system. A body that
-               does not decode (e.g. cut at ``max_payload_size``) is ignored, not an error.
+               request body (OpenAI or Anthropic format) -> params (``logit_bias`` included),
+               messages, system. A body that does not decode (e.g. cut at ``max_payload_size``) is
+               ignored, not an error.
+output         ``ai.<ns>.payload.response`` / ``ai.payload.response`` (same logging option), the
+               response body -> its text (:func:`~detector.adapters.litellm.response_text`)
 ============== ==================================================================================
 
 ``<ns>`` is ``proxy`` in current Kong; older versions used the plugin name, so when there is no
@@ -34,7 +37,8 @@ from __future__ import annotations
 
 import orjson
 
-from detector.adapters.litellm import as_dict, first, openai_request
+from detector.adapters.litellm import as_dict, first, openai_request, response_text
+from detector.parse import loads
 
 
 def _plugin_block(ai: dict) -> dict:
@@ -47,11 +51,12 @@ def _plugin_block(ai: dict) -> dict:
     return {}
 
 
-def _request_body(ai: dict, block: dict) -> dict:
-    body = first(as_dict(block.get("payload")).get("request"), as_dict(ai.get("payload")).get("request"))
+def _payload(ai: dict, block: dict, name: str) -> dict:
+    """The logged ``request`` or ``response`` body as a dict; ``{}`` when absent or undecodable."""
+    body = first(as_dict(block.get("payload")).get(name), as_dict(ai.get("payload")).get(name))
     if isinstance(body, (str, bytes)):
         try:
-            body = orjson.loads(body)
+            body = loads(body)
         except orjson.JSONDecodeError:
             return {}
     return as_dict(body)
@@ -73,7 +78,7 @@ def to_canonical(log: dict) -> dict:
     ai = as_dict(log.get("ai"))
     block = _plugin_block(ai)
     meta, usage = as_dict(block.get("meta")), as_dict(block.get("usage"))
-    body = _request_body(ai, block)
+    body = _payload(ai, block, "request")
     record = openai_request(body) if body else {}
     record.update(
         ts=log.get("started_at"),
@@ -96,5 +101,6 @@ def to_canonical(log: dict) -> dict:
             ),
             "reasoning_tokens": as_dict(usage.get("completion_tokens_details")).get("reasoning_tokens"),
         },
+        output=response_text(_payload(ai, block, "response")),
     )
     return record

@@ -20,9 +20,18 @@ usage          ``gen_ai.usage.input_tokens``/``prompt_tokens``, ``output_tokens`
                ``gen_ai.usage.reasoning.output_tokens``
 params         ``gen_ai.request.{temperature, top_p, max_tokens, seed, choice.count, stream}``,
                LiteLLM's ``llm.is_streaming`` ("True"/"False")
-messages       ``gen_ai.input.messages`` (JSON string or list of ``{role, parts}``; text parts kept),
-               else the older flattened ``gen_ai.prompt.<i>.role`` / ``.content``
+messages       ``gen_ai.input.messages`` (JSON string or list of ``{role, parts}``), else the older
+               flattened ``gen_ai.prompt.<i>.role`` / ``.content``. Text parts (``content`` or
+               ``text``) are kept; a turn of only ``tool_result`` / ``tool_call_response`` parts is
+               a ``tool`` turn; a ``redacted-by-litellm`` part -> content not logged. LiteLLM
+               flattens a Responses API ``function_call`` / ``function_call_output`` item into a
+               user turn with one empty text part, so in a Responses span (``llm.request.type`` or
+               ``gen_ai.operation.name`` = ``responses``) a turn of only empty text is not logged
+               (``None``), not an empty turn.
 system         ``gen_ai.system_instructions`` (JSON parts, or plain text)
+output         ``gen_ai.output.messages`` text parts, else ``gen_ai.completion.<i>.content``
+tools          ``gen_ai.tool.definitions`` (list or JSON list), else the number of distinct
+               ``llm.request.functions.<i>.*`` (LiteLLM)
 finish_reason  first of ``gen_ai.response.finish_reasons`` (list, or a JSON string as LiteLLM writes)
 status         ``http.response.status_code`` / ``http.status_code``; else span status OK -> 200,
                ERROR -> ``error.type`` if it is an HTTP status, else 500; UNSET -> absent
@@ -47,8 +56,8 @@ from collections.abc import Callable
 
 import orjson
 
-from detector.adapters.litellm import as_dict, first, key_fields
-from detector.parse import rfc3339_ms
+from detector.adapters.litellm import as_dict, conversation, first, key_fields, redacted
+from detector.parse import loads, rfc3339_ms
 
 
 def spans(obj: dict) -> list[dict]:
@@ -111,41 +120,91 @@ def _json(value: object) -> object:
     """Attributes holding structures are often JSON strings; decode those, keep anything else."""
     if isinstance(value, str) and value[:1] in ("[", "{"):
         try:
-            return orjson.loads(value)
+            return loads(value)
         except orjson.JSONDecodeError:
             return value
     return value
 
 
-def _text_parts(parts: object) -> list[dict]:
-    """GenAI message parts -> ``[{"text": ...}]`` for the parser to join (non-text parts dropped)."""
+_TOOL_RESULT_PARTS = ("tool_result", "tool_call_response")
+
+
+def _parts(parts: object) -> list[dict]:
+    """GenAI message parts -> canonical parts: ``{"text"}`` and ``{"type": "tool_result", "content"}``."""
     if not isinstance(parts, list):
         return []
-    return [{"text": p.get("content")} for p in parts if isinstance(p, dict) and p.get("type") == "text"]
+    out = []
+    for part in parts:
+        kind = as_dict(part).get("type")
+        if kind == "text":
+            out.append({"text": first(part.get("content"), part.get("text"))})
+        elif kind in _TOOL_RESULT_PARTS:
+            out.append({"type": "tool_result", "content": first(part.get("content"), part.get("response"))})
+    return out
+
+
+def _message(message: object, responses: bool) -> object:
+    """One ``{role, parts}`` input message -> a canonical message (see the module table)."""
+    if not isinstance(message, dict) or "parts" not in message:
+        return message
+    parts = _parts(message["parts"])
+    texts = [p["text"] for p in parts if "text" in p]
+    unlogged = any(redacted(t) for t in texts) or (
+        responses and len(texts) == len(parts) and not any(texts))
+    return {"role": message.get("role"), "content": None if unlogged else parts}
+
+
+def _indexed(attrs: dict, prefix: str) -> list[dict]:
+    """Flattened ``<prefix><i>.<field>`` attributes -> ``[{field: value}]`` ordered by ``i``.
+
+    Cost: a pass over all attributes, so callers first check that ``<prefix>0.*`` exists.
+    """
+    flat: dict[int, dict] = {}
+    for name, value in attrs.items():
+        if name.startswith(prefix):
+            index, _, field = name[len(prefix) :].partition(".")
+            if index.isdecimal():
+                flat.setdefault(int(index), {})[field] = value
+    return [flat[i] for i in sorted(flat)]
 
 
 def _input_messages(attrs: dict) -> object:
     messages = _json(attrs.get("gen_ai.input.messages"))
     if isinstance(messages, list):
-        return [
-            {"role": m.get("role"), "content": _text_parts(m["parts"]) if "parts" in m else m.get("content")}
-            if isinstance(m, dict)
-            else m
-            for m in messages
-        ]
+        responses = "responses" in (attrs.get("llm.request.type"), attrs.get("gen_ai.operation.name"))
+        return conversation([_message(m, responses) for m in messages])
     # older conventions (and older LiteLLM): gen_ai.prompt.<i>.role / gen_ai.prompt.<i>.content
-    flat: dict[int, dict] = {}
-    for name, value in attrs.items():
-        if name.startswith("gen_ai.prompt."):
-            index, _, field = name[len("gen_ai.prompt.") :].partition(".")
-            if index.isdecimal() and field in ("role", "content"):
-                flat.setdefault(int(index), {})[field] = value
-    return [flat[i] for i in sorted(flat)] if flat else None
+    if "gen_ai.prompt.0.role" not in attrs and "gen_ai.prompt.0.content" not in attrs:
+        return None
+    flat = [{k: v for k, v in m.items() if k in ("role", "content")} for m in _indexed(attrs, "gen_ai.prompt.")]
+    return conversation(flat)
+
+
+def _output(attrs: dict) -> object:
+    messages = _json(attrs.get("gen_ai.output.messages"))
+    if isinstance(messages, list):
+        texts = [p["text"] for m in messages for p in _parts(as_dict(m).get("parts")) if "text" in p]
+    elif "gen_ai.completion.0.content" in attrs:
+        texts = [m.get("content") for m in _indexed(attrs, "gen_ai.completion.")]
+    else:
+        return None
+    kept = [t for t in texts if isinstance(t, str) and not redacted(t)]
+    return "\n".join(kept) if kept else None
+
+
+def _tools(attrs: dict) -> object:
+    tools = _json(attrs.get("gen_ai.tool.definitions"))
+    if isinstance(tools, list):
+        return len(tools)
+    count = 0
+    while f"llm.request.functions.{count}.name" in attrs:
+        count += 1
+    return count or tools
 
 
 def _system(attrs: dict) -> object:
     system = _json(attrs.get("gen_ai.system_instructions"))
-    return _text_parts(system) if isinstance(system, list) else system
+    return _parts(system) if isinstance(system, list) else system
 
 
 def _finish_reason(value: object) -> object:
@@ -208,8 +267,10 @@ def to_canonical(span: dict) -> dict:
             "seed": get("gen_ai.request.seed"),
             "n": get("gen_ai.request.choice.count"),
             "stream": _flag(first(get("gen_ai.request.stream"), get("llm.is_streaming"))),
+            "tools": _tools(attrs),
         },
         "system": _system(attrs),
         "messages": _input_messages(attrs),
         "finish_reason": _finish_reason(get("gen_ai.response.finish_reasons")),
+        "output": _output(attrs),
     }

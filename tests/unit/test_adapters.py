@@ -51,7 +51,7 @@ def test_litellm_identity_time_usage(litellm_events: list[Event]) -> None:
     assert ev.account_id == "org-1"
     assert ev.ts_ms == 1_795_752_873_017  # startTime 1795752873.017808 s
     assert ev.latency_ms == 204.0
-    assert ev.request_id == "chatcmpl-987f0367-0136-46af-827e-b0f6276a7e46"
+    assert ev.request_id == "790174cf-96b0-4dc0-9134-73be5c99d7c1"  # trace_id: one per client call
     assert (ev.model, ev.status, ev.input_tokens, ev.output_tokens) == ("claude-sonnet-4-5", 200, 10, 20)
     assert (ev.temperature, ev.max_tokens, ev.finish_reason) == (0.7, 2048, "stop")
 
@@ -88,7 +88,7 @@ def test_litellm_tools_empty_turn_few_shot_thinking_stream(litellm_events: list[
 def test_litellm_failure_429(litellm_events: list[Event]) -> None:
     ev = litellm_events[8]
     assert (ev.api_key_id, ev.status, ev.input_tokens, ev.finish_reason) == (KEY + "9", 429, 0, None)
-    assert ev.request_id == "fc2a2225-5a44-432c-b724-efd4c92b97c5"
+    assert ev.request_id == "728574f6-6d16-4b6a-bfbe-6a4153207cbe"
 
 
 def test_litellm_json_array_framing_matches_ndjson(payloads: list[dict], litellm_events: list[Event]) -> None:
@@ -449,3 +449,26 @@ foreign_like = st.recursive(
 def test_parse_foreign_never_raises(value: object, fmt: str) -> None:
     for result in parse_foreign(orjson.dumps(value), fmt):
         assert isinstance(result, (Event, Rejection))
+
+
+def test_kong_output_and_logit_bias_ids_from_logged_bodies() -> None:
+    log = kong_log()
+    response = {"choices": [{"message": {"role": "assistant", "content": "7"}, "finish_reason": "stop"}]}
+    log["ai"]["proxy"]["payload"]["response"] = orjson.dumps(response).decode()
+    ev = only(parse_foreign(orjson.dumps(log), "kong"))
+    assert isinstance(ev, Event)
+    assert (ev.output, ev.logit_bias_ids, ev.logit_bias_size) == ("7", (100, 200), 2)
+    assert only(parse_foreign(orjson.dumps(kong_log()), "kong")).output is None  # "{}": no text logged
+
+
+def test_responses_api_body_input_and_instructions() -> None:
+    body = {"model": "gpt-4o", "instructions": "Be exact.", "input": [
+        {"role": "user", "content": [{"type": "input_text", "text": "Weather?"}]},
+        {"type": "reasoning", "summary": []},
+        {"type": "function_call", "call_id": "c", "name": "w", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c", "output": "14C"}]}
+    log = kong_log()
+    log["ai"]["proxy"]["payload"]["request"] = orjson.dumps(body).decode()
+    ev = only(parse_foreign(orjson.dumps(log), "kong"))
+    assert isinstance(ev, Event) and ev.system == "Be exact."
+    assert ev.messages == (Message("user", "Weather?"), Message("assistant", None), Message("tool", "14C"))

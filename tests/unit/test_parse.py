@@ -547,3 +547,83 @@ def test_ndjson_bad_lines_never_disturb_good_ones(items: list) -> None:
             assert isinstance(result, Event) and (result.ts_ms, result.api_key_id) == (item["ts"], item["api_key_id"])
         else:
             assert isinstance(result, Rejection) and result.raw == item and CANARY not in result.detail
+
+
+# ------------------------------------------------------------ output, logit_bias, client ip, surrogates
+
+
+def _with(**fields: object) -> Event | Rejection:
+    return parse_record({"ts": TS, "api_key_id": "k", **fields}, b"")
+
+
+def test_output_is_kept_whole_and_type_checked() -> None:
+    assert _with(output="x" * 5000).output == "x" * 5000
+    assert _with().output is None and _with(output=None).output is None
+    rej = _with(output=["x"])
+    assert (rej.reason, rej.detail) == ("wrong_type", "output: expected a string")
+
+
+def test_logit_bias_ids_sorted_distinct_capped_and_size_derived() -> None:
+    ev = _with(params={"logit_bias": {"50256": -100, "7": 1.5, "0012": 3}})
+    assert (ev.logit_bias_ids, ev.logit_bias_size) == ((7, 12, 50256), 3)
+    assert _with(params={"logit_bias": {"1": 1}, "logit_bias_size": 9}).logit_bias_size == 9
+    big = _with(params={"logit_bias": {str(i): 1 for i in range(3000, 0, -1)}})
+    assert big.logit_bias_ids == tuple(range(1, 1025)) and big.logit_bias_size == 3000
+    empty = _with(params={"logit_bias": {}})
+    assert (empty.logit_bias_ids, empty.logit_bias_size) == ((), 0)
+
+
+def test_logit_bias_non_decimal_keys_are_hashed_stably() -> None:
+    import xxhash
+
+    from detector.text import SEED
+    ev = _with(params={"logit_bias": {"Ġthe": 5, "٣": 1, "-4": 1}})
+    expect = sorted(xxhash.xxh3_64_intdigest(k.encode(), SEED & 0x7FFFFFFF) for k in ("Ġthe", "٣", "-4"))
+    assert ev.logit_bias_ids == tuple(expect)
+
+
+@pytest.mark.parametrize("bias", [[1, 2], "1:100", 5, {"1": "100"}, {"1": True}])
+def test_logit_bias_wrong_types_are_rejected(bias: object) -> None:
+    rej = _with(params={"logit_bias": bias})
+    assert isinstance(rej, Rejection) and rej.reason == "wrong_type" and rej.detail.startswith("params.logit_bias")
+
+
+@pytest.mark.parametrize(("ip", "expect"), [
+    ("203.0.113.7, 10.0.0.2", "203.0.113.7"), ("2001:db8::1,10.0.0.2", "2001:db8::1"), (", 10.0.0.2", None),
+    ("198.51.100.23", "198.51.100.23")])
+def test_forwarded_client_ip_list_keeps_the_first_address(ip: str, expect: str | None) -> None:
+    assert _with(client_ip=ip).client_ip == expect
+
+
+def test_lone_surrogate_escape_becomes_replacement_char() -> None:
+    line = b'{"ts": %d, "api_key_id": "k", "messages": [{"role": "user", "content": "a \\ud83d b \\udc00"}]}' % TS
+    ev = parse_line(line)
+    assert isinstance(ev, Event) and ev.messages[0].content == "a \ufffd b \ufffd"
+    paired = parse_line(line.replace(b"\\ud83d b \\udc00", b"\\ud83d\\ude00"))
+    assert paired.messages[0].content == "a \U0001F600"
+    assert parse_line(b'{"ts": 1, "api_key_id": "\\ud800", "x": NaN}').reason == "not_json"
+
+
+def test_array_batch_with_bad_elements_keeps_the_good_ones() -> None:
+    good = orjson.dumps({"ts": TS, "api_key_id": "a"})
+    surrogate = b'{"ts": %d, "api_key_id": "b", "system": "\\udfff"}' % TS
+    raw = b"[" + b",".join([good, b'{"ts": ' + CANARY.encode() + b"}", surrogate, b"7", b'"\xff"', good]) + b"]"
+    out = parse_message(raw)
+    assert [r.reason if isinstance(r, Rejection) else r.api_key_id for r in out] == [
+        "a", "not_json", "b", "not_object", "not_utf8", "a"]
+    assert out[2].system == "\ufffd"
+    assert out[1].raw == b'{"ts": ' + CANARY.encode() + b"}" and all(
+        CANARY not in r.detail for r in out if isinstance(r, Rejection))
+
+
+def test_array_elements_split_strings_and_nesting_correctly() -> None:
+    raw = b'  [ {"a": "],[{\\"\\\\"}, [1, {"b": 2}], "x" ,null ]'
+    assert parse.array_elements(raw) == [b'{"a": "],[{\\"\\\\"}', b'[1, {"b": 2}]', b'"x"', b"null"]
+    assert parse.array_elements(b'{"a": 1}') is None
+    assert parse.array_elements(b"[1, 2") == [b"1", b"2"]
+
+
+def test_unsalvageable_array_is_one_rejection_with_its_bytes() -> None:
+    for raw in (b"[1", b"[oops, nope]", b'[{"a": ]'):
+        (rej,) = parse_message(raw)
+        assert isinstance(rej, Rejection) and rej.raw == raw
