@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 CORPORA ?= ../shared/corpora
 OUT     ?= out
 
-.PHONY: install demo demo-offline test test-unit up down bench clean
+.PHONY: install demo demo-offline test test-unit up down bench eval clean
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -28,6 +28,11 @@ demo-offline: install
 
 bench: install
 	$(BIN)/detector bench replay
+
+# Robustness matrix: TUNING (classic+tuning wording, seeds 1,2) | HELD-OUT (heldout wording, seeds 11,12)
+# | shared/eval independent traffic, over variants; 2 processes, simulations cached in $(OUT)/matrix.
+eval: install
+	$(BIN)/detector eval --matrix --corpora $(CORPORA) --cache $(OUT)/matrix
 
 # Unit tests only (no services).
 test-unit: install

@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import inspect
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +22,11 @@ from typing import Any
 import orjson
 
 from detector.config import Config
-from detector.replay import ReplayResult, open_lines, replay_files
+from detector.replay import ReplayResult, open_lines, replay_files, replay_items
 
 _HOUR_MS = 3_600_000
 ACTIONED = ("throttle", "block")
+ACTION_RANK = {"none": 0, "observe": 1, "throttle": 2, "block": 3}
 
 
 @dataclass(slots=True)
@@ -45,6 +47,60 @@ def _parse_ts(alert: dict[str, Any]) -> int:
     return int(dt.datetime.fromisoformat(alert["detected_at"].replace("Z", "+00:00")).timestamp() * 1000)
 
 
+@dataclass(slots=True)
+class KeyOutcomes:
+    """What alerts did to each key: first throttle/block time (epoch ms), keys only observed or
+    blocked, and the most severe action each key received."""
+
+    detected_at: dict[str, int]
+    observed: set[str]
+    blocked: set[str]
+    best: dict[str, str]
+
+
+def key_outcomes(alerts: list[dict[str, Any]]) -> KeyOutcomes:
+    """Fold alerts (each naming ``api_key_ids``) into per-key outcomes; alerts in time order."""
+    out = KeyOutcomes({}, set(), set(), {})
+    for a in alerts:
+        t = _parse_ts(a)
+        action = a["action"]
+        for k in a["api_key_ids"]:
+            if ACTION_RANK.get(action, 0) > ACTION_RANK[out.best.get(k, "none")]:
+                out.best[k] = action
+            if action in ACTIONED:
+                out.detected_at.setdefault(k, t)
+                if action == "block":
+                    out.blocked.add(k)
+            else:
+                out.observed.add(k)
+    return out
+
+
+def replay_dir(sim_dir: Path, config: Config | None = None) -> ReplayResult:
+    """Replay ``sim_dir/events.jsonl.gz`` with its allow-list and, when this detector's replay takes
+    account profiles (a ``profiles`` keyword), its ``accounts.jsonl``."""
+    config = config or Config()
+    allow = sim_dir / "allowlist.json"
+    if allow.exists():
+        config = config.with_allowlist(orjson.loads(allow.read_bytes()).get("accounts", []))
+    kwargs: dict[str, Any] = {}
+    accounts = sim_dir / "accounts.jsonl"
+    if accounts.exists() and profiles_supported():
+        from detector.profiles import load_profiles  # type: ignore[import-not-found]
+
+        loaded = load_profiles(accounts)  # (profiles, rejections), or profiles alone
+        profiles, rejected = loaded if isinstance(loaded, tuple) else (loaded, [])
+        if rejected:
+            raise ValueError(f"{accounts}: {len(rejected)} invalid profiles, first {rejected[0]}")
+        kwargs["profiles"] = profiles
+    return replay_files([sim_dir / "events.jsonl.gz"], config, **kwargs)
+
+
+def profiles_supported() -> bool:
+    """Whether the replay functions accept account profiles (``profiles=``) yet."""
+    return any("profiles" in inspect.signature(f).parameters for f in (replay_files, replay_items))
+
+
 def key_timelines(events: Path) -> tuple[dict[str, int], dict[str, list[int]]]:
     """Per key: request count and sorted request times (a light pass over the file)."""
     times: dict[str, list[int]] = defaultdict(list)
@@ -60,6 +116,13 @@ def key_timelines(events: Path) -> tuple[dict[str, int], dict[str, list[int]]]:
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             continue
     return {k: len(v) for k, v in times.items()}, times
+
+
+def requests_before(times: dict[str, list[int]], at: dict[str, int]) -> dict[str, int]:
+    """Per key in ``at``: how many of its requests (sorted ``times``) came at or before ``at[key]``."""
+    import bisect
+
+    return {k: bisect.bisect_right(times[k], t) for k, t in at.items() if k in times}
 
 
 def baseline_detections(times: dict[str, list[int]], rpm_per_hour: int) -> dict[str, int]:
@@ -121,35 +184,19 @@ def _metrics(counts: dict[str, int], labels: dict[str, tuple[str, str]], detecte
 
 def evaluate(sim_dir: Path, config: Config | None = None, *, baseline_rph: int = 600,
              result: ReplayResult | None = None) -> dict[str, Any]:
-    """Replay ``sim_dir``'s events (unless ``result`` is given) and score against its labels."""
-    config = config or Config()
-    allow = sim_dir / "allowlist.json"
-    if allow.exists():
-        config = config.with_allowlist(orjson.loads(allow.read_bytes()).get("accounts", []))
+    """Replay ``sim_dir``'s events (unless ``result`` is given; see :func:`replay_dir`) and score
+    against its labels."""
     events = sim_dir / "events.jsonl.gz"
     labels = Labels.load(sim_dir / "labels.jsonl").by_key
     if result is None:
-        result = replay_files([events], config)
+        result = replay_dir(sim_dir, config)
     counts, times = key_timelines(events)
     first_last = {k: (v[0], v[-1]) for k, v in times.items()}
-
-    detected_at: dict[str, int] = {}
-    observed: set[str] = set()
-    blocked: set[str] = set()
-    for a in result.alerts:
-        t = _parse_ts(a)
-        for k in a["api_key_ids"]:
-            if a["action"] in ACTIONED:
-                detected_at.setdefault(k, t)
-                if a["action"] == "block":
-                    blocked.add(k)
-            else:
-                observed.add(k)
+    outcomes = key_outcomes(result.alerts)
+    detected_at, observed, blocked = outcomes.detected_at, outcomes.observed, outcomes.blocked
 
     def before(det: dict[str, int]) -> dict[str, int]:
-        import bisect
-
-        return {k: bisect.bisect_right(times[k], t) for k, t in det.items() if k in times}
+        return requests_before(times, det)
 
     base = baseline_detections(times, baseline_rph)
     return {

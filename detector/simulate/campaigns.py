@@ -26,35 +26,44 @@ for ``hydra`` (80 keys at scale 1, never fewer than 50).
 * ``hydra`` — many farmed accounts (all created within one hour, ~7 days before the span), each
   at 20–30 requests/day, scheduled centrally in round-robin batches (synchronised), a few shared
   skeletons, routed through the same proxy /24s and UA as the benign ``proxy_customers``.
+
+The wrappers around the harvested content come from the context's wording family
+(:mod:`.wording`); the variants of :mod:`.variants` change one thing each: fake end-user ids on
+every campaign, hydra infrastructure or per-key wording, low-and-slow office hours.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .clock import (
-    DAY_MS, HOUR_MS, MINUTE_MS, iso_s, poisson_times, strictly_increasing,
+    DAY_MS, HOUR_MS, MINUTE_MS, PROFILE_OFFICE, iso_s, poisson_times, strictly_increasing,
+    weekdays_only,
 )
 from .context import Actor, SimContext
 from .identity import (
-    ENDPOINT_FOR_FAMILY, KeyIdentity, account_id, cloud_ips, created_before, key_id, proxy_network,
-    residential_ip, sdk_user_agent,
+    COMMON_USER_AGENTS, ENDPOINT_FOR_FAMILY, KeyIdentity, account_id, cloud_ips, created_before,
+    hex_id, key_id, proxy_network, residential_ip, sdk_user_agent,
 )
 from .records import Adoption, Emitted, Message, lognormal_int, reasoning_for, user
 from .tooltrace import SYNTHETIC_TOOLS, synthetic_transcript
+from .wording import Wording, choose
 
 # What one request needs beyond its key and time: messages, output tokens, other emit() arguments.
 Request = tuple[list[Message], int, dict[str, Any]]
 
 _DISTILL_POOLS = ("codegen", "codegen", "seed_tasks", "user_instructions", "gsm8k", "gsm8k",
                   "bbh", "bbh")
+OFFICE_TZ = 8.0  # the working_hours variant's office: UTC+8, weekdays 09-18
+HYDRA_PAYMENT_POOL = 3  # farmed hydra accounts share this many payment instruments
 
 
-def _campaign_start(ctx: SimContext, rng: random.Random, lo: float = 0.10, hi: float = 0.20) -> int:
+def campaign_start(ctx: SimContext, rng: random.Random, lo: float = 0.10, hi: float = 0.20) -> int:
     return ctx.span.at(rng.uniform(lo, hi))
 
 
@@ -65,41 +74,67 @@ def _single_key(ctx: SimContext, name: str, rng: random.Random, family: str,
                        sdk_user_agent(rng, family), ENDPOINT_FOR_FAMILY[family], ips)
 
 
-def _independent(ctx: SimContext, key: KeyIdentity, rng: random.Random, nrng: np.random.Generator,
-                 per_day: float, start_ms: int, build: Callable[[int], Request]) -> Iterator[Emitted]:
-    """Poisson arrivals at ``per_day`` from ``start_ms``, each request built by ``build(ts)``."""
-    for ts in strictly_increasing(poisson_times(nrng, start_ms, ctx.span.end_ms, per_day)):
+def made_up_end_users(ctx: SimContext, api_key_id: str) -> Callable[[], str]:
+    """Made-up ``end_user_id``s for one key: a new one per request, or a small fake pool."""
+    rng, _ = ctx.rngs("fake-end-users", api_key_id)
+    if rng.random() < 0.5:
+        return lambda: f"user-{rng.getrandbits(64):016x}"
+    pool = [f"usr_{hex_id(10, ctx.seed, api_key_id, i)}" for i in range(rng.randint(5, 40))]
+    return lambda: pool[int(rng.random() * len(pool))]
+
+
+def fake_end_users(ctx: SimContext, api_key_id: str) -> Callable[[], str | None]:
+    """The ``end_user_id`` a campaign key sends: none, except in the ``fake_end_users`` variant."""
+    if ctx.variant != "fake_end_users":
+        return lambda: None
+    return made_up_end_users(ctx, api_key_id)
+
+
+def independent(ctx: SimContext, key: KeyIdentity, rng: random.Random, nrng: np.random.Generator,
+                per_day: float, start_ms: int, build: Callable[[int], Request],
+                office_tz: float | None = None, until_ms: int | None = None,
+                end_user: Callable[[], str | None] | None = None) -> Iterator[Emitted]:
+    """Poisson arrivals at ``per_day`` from ``start_ms`` to ``until_ms`` (default: the span's end;
+    only in office hours when ``office_tz`` is given), each request built by ``build(ts)`` and
+    sent with ``end_user()`` (default: :func:`fake_end_users`)."""
+    end = ctx.span.end_ms if until_ms is None else min(until_ms, ctx.span.end_ms)
+    if office_tz is None:
+        times = poisson_times(nrng, start_ms, end, per_day)
+    else:
+        times = weekdays_only(poisson_times(nrng, start_ms, end, per_day, PROFILE_OFFICE,
+                                            office_tz), office_tz)
+    end_user = end_user or fake_end_users(ctx, key.api_key_id)
+    for ts in strictly_increasing(times):
         messages, out, kw = build(ts)
-        yield ctx.factory.emit(key, ts, rng, messages, out, **kw)
+        yield ctx.factory.emit(key, ts, rng, messages, out, end_user_id=end_user(), **kw)
 
 
 def _one_key_campaign(ctx: SimContext, name: str, family: str, per_day: float,
                       make: Callable[[SimContext, random.Random], Callable[[int], Request]],
-                      start: tuple[float, float] = (0.10, 0.20), home: bool = False) -> Actor:
+                      start: tuple[float, float] = (0.10, 0.20), home: bool = False,
+                      office_tz: float | None = None) -> Actor:
     """A single-key campaign whose requests are independent Poisson arrivals."""
     rng, nrng = ctx.rngs(name)
     ips = (residential_ip(rng),) if home else cloud_ips(rng, 2)
     key = _single_key(ctx, name, rng, family, ips)
-    t0 = _campaign_start(ctx, rng, *start)
-    stream = _independent(ctx, key, rng, nrng, per_day * rng.uniform(0.9, 1.1), t0, make(ctx, rng))
+    t0 = campaign_start(ctx, rng, *start)
+    stream = independent(ctx, key, rng, nrng, per_day * rng.uniform(0.9, 1.1), t0, make(ctx, rng),
+                          office_tz)
     return Actor(name, "attack", name, [key], [stream])
 
 
 # ------------------------------------------------------------------------------ bulk_distill
 
-_DISTILL_SKELETON = ("### Task\n{q}\n\n### Instructions\nSolve the task above. Think step by step "
-                     "and write out every intermediate step of your reasoning in full detail. Then "
-                     "give the final answer on its own line, starting with 'Final answer:'.")
-
-
 def _bulk_distill_requests(ctx: SimContext, rng: random.Random) -> Callable[[int], Request]:
     params = {"max_tokens": 8192, "temperature": 1.0, "thinking_budget": 4096}
-    system = "You are a world-class expert problem solver. Be rigorous and complete."
+    w = ctx.wording
 
     def build(ts: int) -> Request:
         q = ctx.bank.pick(_DISTILL_POOLS[int(rng.random() * len(_DISTILL_POOLS))], rng).text
-        return ([user(_DISTILL_SKELETON.format(q=q))], lognormal_int(rng, 2500, 0.25, 1500, 4000),
-                {"params": params, "system": system, "reasoning_tokens": reasoning_for(rng, 4096)})
+        text = choose(rng, w.distill).format(q=q)
+        return ([user(text)], lognormal_int(rng, 2500, 0.25, 1500, 4000),
+                {"params": params, "system": choose(rng, w.distill_systems),
+                 "reasoning_tokens": reasoning_for(rng, 4096)})
 
     return build
 
@@ -116,8 +151,7 @@ def _cot_harvest_requests(ctx: SimContext, rng: random.Random) -> Callable[[int]
 
     def build(ts: int) -> Request:
         item = ctx.bank.pick("gsm8k", rng)
-        text = (f"Here is a problem and its final answer.\n\nProblem: {item.text}\n\nFinal answer: "
-                f"{item.final_answer}\n\nWrite out, step by step, the reasoning that leads to it.")
+        text = choose(rng, ctx.wording.reverse).format(q=item.text, a=item.final_answer)
         return [user(text)], lognormal_int(rng, 1200, 0.3, 500, 3000), {"params": params}
 
     return build
@@ -129,16 +163,9 @@ def cot_harvest(ctx: SimContext) -> Actor:
 
 # ---------------------------------------------------------------------------- rubric_grading
 
-_RUBRICS = (
-    "1 = wrong or irrelevant; 4 = partially correct; 7 = correct with minor gaps; 10 = correct, "
-    "complete and clearly explained.",
-    "helpfulness (0-4) + factual accuracy (0-3) + clarity (0-3).",
-    "start from 10; deduct 2 points per factual error and 1 point per unclear or missing step.",
-)
-
-
 def _rubric_requests(ctx: SimContext, rng: random.Random) -> Callable[[int], Request]:
     params = {"max_tokens": 1024, "temperature": 0.0}
+    w = ctx.wording
 
     def build(ts: int) -> Request:
         r = rng.random()
@@ -151,10 +178,8 @@ def _rubric_requests(ctx: SimContext, rng: random.Random) -> Callable[[int], Req
         else:
             question = ctx.bank.pick(rng.choice(("vicuna", "codegen", "chat")), rng).text
             response = ctx.bank.prose.text(rng, rng.randint(300, 2000))
-        text = (f"Score the following response on a scale of 1 to 10 according to this rubric: "
-                f"{_RUBRICS[int(rng.random() * len(_RUBRICS))]}\n\nQuestion: {question}\n\n"
-                f"Response: {response}\n\nReturn the score on the first line, then a one-paragraph "
-                f"justification.")
+        rubric = w.rubrics[int(rng.random() * len(w.rubrics))]
+        text = choose(rng, w.rubric).format(rubric=rubric, question=question, response=response)
         return [user(text)], lognormal_int(rng, 250, 0.4, 30, 800), {"params": params}
 
     return build
@@ -217,12 +242,12 @@ def magpie(ctx: SimContext) -> Actor:
 # ----------------------------------------------------------------------------- self_instruct
 
 def _self_instruct_requests(ctx: SimContext, rng: random.Random) -> Callable[[int], Request]:
-    meta = ctx.bank.pool("alpaca_prompt")[0].text
+    metas = ctx.wording.meta or (ctx.bank.pool("alpaca_prompt")[0].text,)
     seeds = ctx.bank.pool("seed_tasks")
     params = {"max_tokens": 3072, "temperature": 1.0, "top_p": 1.0}
 
     def build(ts: int) -> Request:
-        parts = [meta, "\n"]
+        parts = [choose(rng, metas), "\n"]
         for n, task in enumerate(rng.sample(seeds, 3), 1):
             parts.append(f"###\n{n}. Instruction: {task.instruction or task.text}\n{n}. Input:\n"
                          f"{task.input or '<noinput>'}\n{n}. Output:\n{task.answer}\n")
@@ -245,24 +270,19 @@ def _low_and_slow_requests(ctx: SimContext, rng: random.Random) -> Callable[[int
 
     def build(ts: int) -> Request:
         q = ctx.bank.pick(pools[int(rng.random() * len(pools))], rng).text
-        text = ("Please answer the question below. Reason through it step by step, explaining each "
-                f"step fully, and then state the final answer.\n\nQuestion: {q}")
+        text = choose(rng, ctx.wording.casual).format(q=q)
         return [user(text)], lognormal_int(rng, 2200, 0.3, 1000, 4000), {"params": params}
 
     return build
 
 
 def low_and_slow(ctx: SimContext) -> Actor:
+    office = OFFICE_TZ if ctx.variant == "working_hours" else None
     return _one_key_campaign(ctx, "low_and_slow", "openai-python", 300, _low_and_slow_requests,
-                             home=True)
+                             home=True, office_tz=office)
 
 
 # ----------------------------------------------------------------------------- release_pivot
-
-_AGENT_HARVEST_SYSTEM = ("You are an autonomous software engineering agent. Use the provided tools "
-                         "to complete the task. Think step by step before every tool call and "
-                         "explain your reasoning in detail.")
-
 
 def release_pivot(ctx: SimContext) -> Actor:
     name = "release_pivot"
@@ -271,7 +291,7 @@ def release_pivot(ctx: SimContext) -> Actor:
     created = created_before(rng, ctx.span.start_ms, 15, 60)
     ua = sdk_user_agent(rng, "anthropic-python")
     ips = cloud_ips(rng, 4)
-    t0 = _campaign_start(ctx, rng)
+    t0 = campaign_start(ctx, rng)
     pivot = Adoption(ctx.span.release_ms + int(rng.uniform(10, 50) * MINUTE_MS),
                      p0=rng.uniform(0.6, 0.75), growth_per_hour=0.01, cap=0.9)
     actor = Actor(name, "attack", name)
@@ -280,74 +300,113 @@ def release_pivot(ctx: SimContext) -> Actor:
         key = KeyIdentity(key_id(ctx.seed, name, i), acct, created, ua, "/v1/messages", ips)
         tools = krng.randint(20, 60)
         params = {"max_tokens": 16000, "temperature": 1.0, "tools": tools, "thinking_budget": 8000}
+        system = choose(krng, ctx.wording.agent_systems)
 
         def build(ts: int, krng: random.Random = krng, params: dict[str, Any] = params,
-                  ip: str = ips[i % len(ips)]) -> Request:
+                  ip: str = ips[i % len(ips)], system: str = system) -> Request:
             messages = synthetic_transcript(krng, ctx.bank, krng.randint(1, 6), SYNTHETIC_TOOLS)
             finish = "tool_use" if krng.random() < 0.7 else "stop"
             return messages, lognormal_int(krng, 1500, 0.4, 300, 4000), {
-                "params": params, "system": _AGENT_HARVEST_SYSTEM, "model": pivot.model(ts, krng),
+                "params": params, "system": system, "model": pivot.model(ts, krng),
                 "finish_reason": finish, "reasoning_tokens": reasoning_for(krng, 8000),
                 "client_ip": ip}
 
         actor.keys.append(key)
-        actor.streams.append(_independent(ctx, key, krng, nrng, 3000 * krng.uniform(0.9, 1.1), t0,
+        actor.streams.append(independent(ctx, key, krng, nrng, 3000 * krng.uniform(0.9, 1.1), t0,
                                           build))
     return actor
 
 
 # ------------------------------------------------------------------------------------- hydra
 
-_HYDRA_COT = ("Question: {q}\n\nThink through this carefully, step by step. Show every "
-              "intermediate step of your reasoning before giving the final answer.")
-_HYDRA_REVERSE = ("Problem: {q}\nCorrect answer: {a}\n\nExplain in detail, step by step, how one "
-                  "arrives at this answer.")
 HYDRA_BATCH = 8  # keys fired together per dispatch
 HYDRA_ATTEMPTS_PER_DAY = 30  # per key: the dispatcher's ceiling
+_HYDRA_PERSONAS = ("Ava", "Orion", "Mika", "Leo", "Nova", "Iris", "Kai", "Zoe", "Atlas", "Luna",
+                   "Felix", "Mira", "Theo", "Sol", "Yuki", "Omar", "Lena", "Ravi", "Ines", "Tomas")
+
+
+@dataclass(frozen=True, slots=True)
+class HydraStyle:
+    """What a hydra key wraps its requests in: skeleton options drawn per request, and the system
+    prompt sent with the question skeletons (none in the shared wording)."""
+
+    cot: tuple[str, ...]
+    reverse: tuple[str, ...]
+    agent_systems: tuple[str, ...]
+    system: str | None = None
+
+
+def hydra_style(w: Wording, rng: random.Random | None = None) -> HydraStyle:
+    """The campaign's shared style, or (given ``rng``) one key's own: one skeleton of each kind and
+    its own persona system prompt, drawn from every wrapper of the family."""
+    if rng is None:
+        return HydraStyle(w.hydra, w.hydra_reverse, w.agent_systems)
+    return HydraStyle((choose(rng, w.hydra + w.casual + w.distill),),
+                      (choose(rng, w.hydra_reverse + w.reverse),), (choose(rng, w.agent_systems),),
+                      f"You are {choose(rng, _HYDRA_PERSONAS)}. {choose(rng, w.distill_systems)}")
 
 
 def hydra(ctx: SimContext) -> Actor:
     name = "hydra"
     rng, _ = ctx.rngs(name)
     net = proxy_network(ctx.seed)
+    stealth = ctx.variant == "hydra_stealth"
     farmed_from = ctx.span.start_ms - 7 * DAY_MS - int(rng.uniform(0, 6) * HOUR_MS)
+    payments = [f"pm_{hex_id(16, ctx.seed, name, 'payment', j)}" for j in range(HYDRA_PAYMENT_POOL)]
     actor = Actor(name, "attack", name)
     for i in range(max(50, int(round(80 * ctx.scale)))):
         created = iso_s(farmed_from + int(rng.uniform(0, 59) * MINUTE_MS))
-        actor.keys.append(KeyIdentity(key_id(ctx.seed, name, i), account_id(ctx.seed, name, i),
-                                      created, net.user_agent, "/v1/chat/completions",
-                                      (net.ip(rng),)))
-    actor.streams.append(_hydra_stream(ctx, actor.keys, rng, _campaign_start(ctx, rng)))
+        acct = account_id(ctx.seed, name, i)
+        if stealth:  # bought aged accounts, each on its own home line with a stock SDK
+            krng, _ = ctx.rngs(name, "stealth", i)
+            ua, endpoint = COMMON_USER_AGENTS[int(krng.random() * len(COMMON_USER_AGENTS))]
+            key = KeyIdentity(key_id(ctx.seed, name, i), acct,
+                              created_before(krng, ctx.span.start_ms, 30, 400), ua, endpoint,
+                              (residential_ip(krng),))
+            payment = f"pm_{hex_id(16, ctx.seed, name, 'own-payment', i)}"
+        else:
+            key = KeyIdentity(key_id(ctx.seed, name, i), acct, created, net.user_agent,
+                              "/v1/chat/completions", (net.ip(rng),))
+            payment = payments[i % len(payments)]
+        actor.keys.append(key)
+        actor.profiles[acct] = {"payment_fp": payment, "tier": "paid", "verified": False}
+    styles = [hydra_style(ctx.wording, ctx.rngs(name, "wording", i)[0])
+              if ctx.variant == "hydra_own_wording" else hydra_style(ctx.wording)
+              for i in range(len(actor.keys))]
+    actor.streams.append(_hydra_stream(ctx, actor.keys, styles, rng, campaign_start(ctx, rng),
+                                       own_ip=stealth))
     return actor
 
 
-def _hydra_request(ctx: SimContext, rng: random.Random) -> Request:
+def _hydra_request(ctx: SimContext, rng: random.Random, style: HydraStyle) -> Request:
     params: dict[str, Any] = {"max_tokens": 4096, "temperature": 0.8}
     skeleton = rng.randrange(3)
+    kw: dict[str, Any] = {} if style.system is None else {"system": style.system}
     if skeleton == 0:
         q = ctx.bank.pick(rng.choice(("gsm8k", "bbh", "user_instructions")), rng).text
-        messages, kw = [user(_HYDRA_COT.format(q=q))], {}
+        messages = [user(choose(rng, style.cot).format(q=q))]
     elif skeleton == 1:
         item = ctx.bank.pick("gsm8k", rng)
-        messages = [user(_HYDRA_REVERSE.format(q=item.text, a=item.final_answer))]
-        kw = {}
+        messages = [user(choose(rng, style.reverse).format(q=item.text, a=item.final_answer))]
     else:
         messages = synthetic_transcript(rng, ctx.bank, rng.randint(1, 3), SYNTHETIC_TOOLS)
         params = {**params, "tools": 24}
-        kw = {"system": _AGENT_HARVEST_SYSTEM, "finish_reason": "tool_use"}
+        kw = {"system": choose(rng, style.agent_systems), "finish_reason": "tool_use"}
     return messages, lognormal_int(rng, 2000, 0.35, 800, 4000), {"params": params, **kw}
 
 
-def _hydra_stream(ctx: SimContext, keys: list[KeyIdentity], rng: random.Random,
-                  start_ms: int) -> Iterator[Emitted]:
+def _hydra_stream(ctx: SimContext, keys: list[KeyIdentity], styles: list[HydraStyle],
+                  rng: random.Random, start_ms: int, own_ip: bool) -> Iterator[Emitted]:
     """A central dispatcher: every period it fires the next batch of keys in round-robin order,
     a fraction of a second apart. Each key has a daily quota of 20–30 of its 30 turns and skips
-    turns evenly (credit scheme) to stay on it."""
+    turns evenly (credit scheme) to stay on it. Requests leave through the shared proxy, or (with
+    ``own_ip``) from each key's own address."""
     n = len(keys)
     use = [rng.uniform(20, HYDRA_ATTEMPTS_PER_DAY) / HYDRA_ATTEMPTS_PER_DAY for _ in keys]
     credit = [rng.random() for _ in keys]
     period = DAY_MS * HYDRA_BATCH / (n * HYDRA_ATTEMPTS_PER_DAY)
     net = proxy_network(ctx.seed)
+    end_users = [fake_end_users(ctx, k.api_key_id) for k in keys]
     plan: list[tuple[int, int]] = []
     tick, cursor = float(start_ms), 0
     while tick < ctx.span.end_ms:
@@ -363,8 +422,10 @@ def _hydra_stream(ctx: SimContext, keys: list[KeyIdentity], rng: random.Random,
         tick += period * rng.uniform(0.97, 1.03)
     plan = sorted(p for p in plan if p[0] < ctx.span.end_ms)
     for ts, (_, k) in zip(strictly_increasing([p[0] for p in plan]), plan):
-        messages, out, kw = _hydra_request(ctx, rng)
-        yield ctx.factory.emit(keys[k], ts, rng, messages, out, client_ip=net.ip(rng), **kw)
+        messages, out, kw = _hydra_request(ctx, rng, styles[k])
+        ip = keys[k].ips[0] if own_ip else net.ip(rng)
+        yield ctx.factory.emit(keys[k], ts, rng, messages, out, client_ip=ip,
+                               end_user_id=end_users[k](), **kw)
 
 
 BUILDERS: dict[str, Callable[[SimContext], Actor]] = {

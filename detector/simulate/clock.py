@@ -41,6 +41,8 @@ PROFILE_AROUND_THE_CLOCK: tuple[float, ...] = (
     0.6, 0.55, 0.5, 0.5, 0.5, 0.55, 0.65, 0.8, 1.1, 1.35, 1.45, 1.45,
     1.3, 1.4, 1.45, 1.45, 1.35, 1.2, 1.0, 0.9, 0.85, 0.8, 0.7, 0.65,
 )
+# Office work: weekdays 09:00–18:00 local, nothing outside (use with :func:`weekdays_only`).
+PROFILE_OFFICE: tuple[float, ...] = (0.0,) * 9 + (1.0,) * 9 + (0.0,) * 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,13 @@ def local_days(span: Span, tz_hours: float) -> list[int]:
     offset = int(tz_hours * HOUR_MS)
     first = (span.start_ms + offset) // DAY_MS * DAY_MS - offset - DAY_MS
     return list(range(first, span.end_ms, DAY_MS))
+
+
+def weekdays_only(times: list[int], tz_hours: float) -> list[int]:
+    """The instants of ``times`` that fall on Monday–Friday in local time (UTC + ``tz_hours``)."""
+    offset = int(tz_hours * HOUR_MS)
+    # 1970-01-01 was a Thursday: weekday index (Monday = 0) is (days + 3) % 7
+    return [t for t in times if ((t + offset) // DAY_MS + 3) % 7 < 5]
 
 
 def strictly_increasing(times: list[int]) -> list[int]:

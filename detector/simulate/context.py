@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -18,17 +19,21 @@ from .clock import Span
 from .corpora import TextBank
 from .identity import KeyIdentity, rngs
 from .records import Emitted, RecordFactory
+from .wording import CLASSIC, Wording
 
 
 @dataclass(frozen=True)
 class SimContext:
-    """The shared, read-only world: seed, time span, prompt text and the record factory."""
+    """The shared, read-only world: seed, time span, prompt text, the record factory, and which
+    variant (:mod:`.variants`) and campaign wording family (:mod:`.wording`) are simulated."""
 
     seed: int
     span: Span
     bank: TextBank
     factory: RecordFactory
     scale: float
+    variant: str = "default"
+    wording: Wording = CLASSIC
 
     def rngs(self, *parts: object) -> tuple[random.Random, np.random.Generator]:
         """RNGs private to one labelled thing (persona/campaign + index), independent of others."""
@@ -49,3 +54,5 @@ class Actor:
     keys: list[KeyIdentity] = field(default_factory=list)
     streams: list[Iterator[Emitted]] = field(default_factory=list)
     allowlisted_accounts: tuple[str, ...] = ()
+    # account_id -> profile fields that differ from the defaults of :mod:`.accounts`
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)

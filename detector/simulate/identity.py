@@ -146,6 +146,14 @@ def sdk_user_agent(rng: random.Random, family: str) -> str:
     raise ValueError(f"unknown user-agent family {family!r}")
 
 
+# The most frequent exact SDK strings among paying customers (user agent, its endpoint).
+COMMON_USER_AGENTS: tuple[tuple[str, str], ...] = (
+    ("openai-python/1.54.3", "/v1/chat/completions"),
+    ("openai-python/1.52.0", "/v1/chat/completions"),
+    ("anthropic-python/0.42.0", "/v1/messages"),
+    ("anthropic-typescript/0.32.1", "/v1/messages"),
+)
+
 ENDPOINT_FOR_FAMILY = {
     "openai-python": "/v1/chat/completions",
     "openai-js": "/v1/chat/completions",

@@ -69,7 +69,7 @@ CHAT_SYSTEMS = (
     "Answer as briefly as possible unless asked for detail.",
 )
 _GSM_WRAPS = ("", "can you help me with this? ", "My kid got this homework, how do we solve it: ")
-_TIMEZONES = (-8, -7, -6, -5, -5, -4, -3, 0, 0, 1, 1, 2, 3, 5.5, 7, 8, 8, 9, 10)
+TIMEZONES = (-8, -7, -6, -5, -5, -4, -3, 0, 0, 1, 1, 2, 3, 5.5, 7, 8, 8, 9, 10)
 
 
 class Conversation:
@@ -119,7 +119,7 @@ def chat_conversation(bank: TextBank, rng: random.Random) -> Conversation:
     return Conversation((text,), refusal=pool == "forbidden")
 
 
-def _sessions(plan: list[Turn], open_session: Callable[[int], Any],
+def render_sessions(plan: list[Turn], open_session: Callable[[int], Any],
               render: Callable[[Any, int, int], Emitted]) -> Iterator[Emitted]:
     """Render a session plan in time order, keeping per-session state until its last turn."""
     states: dict[int, Any] = {}
@@ -132,11 +132,11 @@ def _sessions(plan: list[Turn], open_session: Callable[[int], Any],
             del states[s]
 
 
-def _gap(rng: random.Random, lo_s: float, hi_s: float) -> Callable[[], int]:
+def gap_ms(rng: random.Random, lo_s: float, hi_s: float) -> Callable[[], int]:
     return lambda: int(rng.uniform(lo_s, hi_s) * SECOND_MS)
 
 
-def _thinking(params: dict[str, Any], rng: random.Random, p: float,
+def with_thinking(params: dict[str, Any], rng: random.Random, p: float,
               budgets: tuple[int, ...]) -> tuple[dict[str, Any], int]:
     """With probability ``p``, the same params plus a thinking budget, and the tokens used."""
     if rng.random() >= p:
@@ -164,7 +164,7 @@ def chat(ctx: SimContext) -> Actor:
     return actor
 
 
-def _chat_params(rng: random.Random, endpoint: str) -> dict[str, Any]:
+def chat_params(rng: random.Random, endpoint: str) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if endpoint == "/v1/messages" or rng.random() < 0.5:
         params["max_tokens"] = rng.choice((1024, 2048, 4096, 8192))
@@ -177,10 +177,10 @@ def _chat_params(rng: random.Random, endpoint: str) -> dict[str, Any]:
 
 def _chat_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random,
                  nrng: np.random.Generator, carriers: tuple[str, ...]) -> Iterator[Emitted]:
-    tz = rng.choice(_TIMEZONES)
+    tz = rng.choice(TIMEZONES)
     per_day = lognormal_int(rng, 15, 0.6, 5, 60)
     system = rng.choice(CHAT_SYSTEMS) if rng.random() < 0.35 else None
-    params = _chat_params(rng, key.endpoint)
+    params = chat_params(rng, key.endpoint)
     adoption = early_adopter(rng, ctx.span.release_ms) if rng.random() < 0.25 else NEVER
     thinking_p = 0.3 if rng.random() < 0.1 else 0.0
     mobile_p = 0.3 if rng.random() < 0.4 else 0.0
@@ -196,7 +196,7 @@ def _chat_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random,
     def render(state: tuple[Conversation, str, str], ts: int, k: int) -> Emitted:
         conv, ip, model = state
         messages = conv.ask(rng, ctx.bank)
-        p, reasoning = _thinking(params, rng, thinking_p, (2048, 4096, 8192))
+        p, reasoning = with_thinking(params, rng, thinking_p, (2048, 4096, 8192))
         if conv.refusal and rng.random() < 0.6:
             out, finish = lognormal_int(rng, 50, 0.4, 15, 200), "refusal"
         else:
@@ -205,7 +205,7 @@ def _chat_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random,
         return ctx.factory.emit(key, ts, rng, messages, out, model=model, params=p, system=system,
                                 client_ip=ip, finish_reason=finish, reasoning_tokens=reasoning)
 
-    return _sessions(plan, open_session, render)
+    return render_sessions(plan, open_session, render)
 
 
 # ------------------------------------------------------------------------------ eval_harness
@@ -413,7 +413,7 @@ def _agentic_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random,
     per_day = rng.uniform(200, 2000)
     plan = session_plan(nrng, ctx.span, per_day / 17, lambda: rng.randint(4, 30),
                         lambda: int((rng.uniform(2, 25) + rng.expovariate(1 / 8)) * SECOND_MS),
-                        PROFILE_AROUND_THE_CLOCK, rng.choice(_TIMEZONES))
+                        PROFILE_AROUND_THE_CLOCK, rng.choice(TIMEZONES))
 
     def open_session(ts: int) -> tuple[CodingSession, list[Message], str]:
         session = CodingSession(rng, ws, ctx.bank)
@@ -429,7 +429,7 @@ def _agentic_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random,
                 summary = user("This session is being continued from a previous conversation that "
                                "ran out of context. Summary: " + ctx.bank.prose.text(rng, 800))
                 messages[:] = [summary] + messages[-10:]
-        p, reasoning = _thinking(params, rng, thinking_p, (4000, 10000, 31999))
+        p, reasoning = with_thinking(params, rng, thinking_p, (4000, 10000, 31999))
         if rng.random() < 0.12:
             out, finish = lognormal_int(rng, 300, 0.7, 20, 4000), "stop"
         elif rng.random() < 0.15:
@@ -439,7 +439,7 @@ def _agentic_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random,
         return ctx.factory.emit(key, ts, rng, messages, out, model=model, params=p, system=system,
                                 finish_reason=finish, reasoning_tokens=reasoning)
 
-    return _sessions(plan, open_session, render)
+    return render_sessions(plan, open_session, render)
 
 
 # --------------------------------------------------------------------------------- tutoring
@@ -464,19 +464,23 @@ def tutoring(ctx: SimContext) -> Actor:
                           sdk_user_agent(rng, "anthropic-typescript"), "/v1/messages",
                           cloud_ips(rng, 2))
         actor.keys.append(key)
-        actor.streams.append(_tutoring_stream(ctx, key, rng, nrng, _TUTOR_APPS[i % len(_TUTOR_APPS)]))
+        actor.streams.append(tutoring_stream(ctx, key, rng, nrng, _TUTOR_APPS[i % len(_TUTOR_APPS)]))
     return actor
 
 
-def _tutoring_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random,
-                     nrng: np.random.Generator, app: str) -> Iterator[Emitted]:
+def tutoring_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random,
+                    nrng: np.random.Generator, app: str, end_users: bool = True,
+                    answer: tuple[float, float, int, int] = (350, 0.5, 60, 1500),
+                    max_tokens: int = 1024) -> Iterator[Emitted]:
+    """A tutoring app's sessions; ``end_users`` False drops the per-student ids, ``answer`` is the
+    answer length (median, sigma, min, max tokens)."""
     system = (f"You are {app}, a patient math tutor for students aged 10 to 14. Explain step by "
               f"step, check understanding with a guiding question, and never just give the answer.")
-    params = {"max_tokens": 1024, "temperature": rng.choice((0.3, 0.5)), "stream": True}
+    params = {"max_tokens": max_tokens, "temperature": rng.choice((0.3, 0.5)), "stream": True}
     n_students = rng.randint(150, 900)
     per_day = 10 ** rng.uniform(2.48, 3.48)
     plan = session_plan(nrng, ctx.span, per_day / 2, lambda: rng.choice((1, 1, 2, 2, 3, 4)),
-                        _gap(rng, 30, 180), PROFILE_SCHOOL, rng.choice((-8, -6, -5, -5, 0, 1)))
+                        gap_ms(rng, 30, 180), PROFILE_SCHOOL, rng.choice((-8, -6, -5, -5, 0, 1)))
 
     def open_session(ts: int) -> tuple[Conversation, str]:
         item = ctx.bank.pick("gsm8k", rng)
@@ -488,17 +492,17 @@ def _tutoring_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random,
     def render(state: tuple[Conversation, str], ts: int, k: int) -> Emitted:
         conv, student = state
         messages = conv.ask(rng, ctx.bank)
-        out = lognormal_int(rng, 350, 0.5, 60, 1500)
+        out = lognormal_int(rng, *answer)
         conv.answered(out)
         return ctx.factory.emit(key, ts, rng, messages, out, params=params, system=system,
-                                end_user_id=student)
+                                end_user_id=student if end_users else None)
 
-    return _sessions(plan, open_session, render)
+    return render_sessions(plan, open_session, render)
 
 
 # --------------------------------------------------------------------------------- reseller
 
-_ROUTER_UAS = ("litellm/1.55.2", "OpenRouter/1.0 (+https://openrouter.ai)",
+ROUTER_UAS = ("litellm/1.55.2", "OpenRouter/1.0 (+https://openrouter.ai)",
                "vercel-ai-gateway/1.0", "portkey-gateway/1.9.3", "helicone-proxy/2.1")
 
 
@@ -508,10 +512,10 @@ def reseller(ctx: SimContext) -> Actor:
         rng, nrng = ctx.rngs("reseller", i)
         key = KeyIdentity(key_id(ctx.seed, "reseller", i), account_id(ctx.seed, "reseller", i),
                           created_before(rng, ctx.span.start_ms, 300, 900),
-                          _ROUTER_UAS[i % len(_ROUTER_UAS)], "/v1/chat/completions",
+                          ROUTER_UAS[i % len(ROUTER_UAS)], "/v1/chat/completions",
                           cloud_ips(rng, 6))
         actor.keys.append(key)
-        actor.streams.append(_reseller_stream(ctx, key, rng, nrng))
+        actor.streams.append(reseller_stream(ctx, key, rng, nrng))
     return actor
 
 
@@ -519,7 +523,7 @@ def _routed_request(bank: TextBank, rng: random.Random) -> tuple[Conversation, d
     """One end user's session through a router: chat, coding or eval-like."""
     r = rng.random()
     if r < 0.6:
-        return chat_conversation(bank, rng), _chat_params(rng, "/v1/chat/completions")
+        return chat_conversation(bank, rng), chat_params(rng, "/v1/chat/completions")
     if r < 0.85:
         item = bank.pick("codegen" if rng.random() < 0.7 else "humaneval", rng)
         params: dict[str, Any] = {"max_tokens": 4096, "stream": True}
@@ -530,10 +534,12 @@ def _routed_request(bank: TextBank, rng: random.Random) -> tuple[Conversation, d
     return Conversation(item.turns), {"temperature": 0.0, "max_tokens": 1024}
 
 
-def _reseller_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random,
-                     nrng: np.random.Generator) -> Iterator[Emitted]:
+def reseller_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random,
+                    nrng: np.random.Generator,
+                    per_day_range: tuple[float, float] = (3000, 15000)) -> Iterator[Emitted]:
+    """A router key's end users (per-end-user ids on 97% of sessions) in three regions."""
     n_users = rng.randint(300, 1000)
-    per_day = rng.uniform(3000, 15000)
+    per_day = rng.uniform(*per_day_range)
     adoption = early_adopter(rng, ctx.span.release_ms)
 
     def turns() -> int:
@@ -541,7 +547,7 @@ def _reseller_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random,
 
     plan: list[Turn] = []
     for region, (tz, share) in enumerate(((-5, 0.45), (1, 0.35), (8, 0.2))):
-        plan += session_plan(nrng, ctx.span, per_day * share / 2.2, turns, _gap(rng, 15, 150),
+        plan += session_plan(nrng, ctx.span, per_day * share / 2.2, turns, gap_ms(rng, 15, 150),
                              PROFILE_HUMAN, tz, first_session=region * 10_000_000)
     plan.sort()
     plan = [(t, s, k, last) for t, (_, s, k, last) in
@@ -562,7 +568,7 @@ def _reseller_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random,
         return ctx.factory.emit(key, ts, rng, messages, out, model=model, params=params,
                                 client_ip=rng.choice(key.ips), end_user_id=eu)
 
-    return _sessions(plan, open_session, render)
+    return render_sessions(plan, open_session, render)
 
 
 # --------------------------------------------------------------------------------- ci_fleet
@@ -667,9 +673,9 @@ def proxy_customers(ctx: SimContext) -> Actor:
 def _proxy_customer_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random,
                            nrng: np.random.Generator) -> Iterator[Emitted]:
     net = proxy_network(ctx.seed)
-    params = _chat_params(rng, key.endpoint)
+    params = chat_params(rng, key.endpoint)
     plan = session_plan(nrng, ctx.span, rng.uniform(15, 30) / 2.0,
-                        lambda: min(6, 1 + int(rng.expovariate(1.0))), _gap(rng, 20, 200),
+                        lambda: min(6, 1 + int(rng.expovariate(1.0))), gap_ms(rng, 20, 200),
                         PROFILE_HUMAN, rng.choice((8, 8, 9, 3, 1, 7)))
 
     def open_session(ts: int) -> Conversation:
@@ -683,7 +689,7 @@ def _proxy_customer_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random
         conv.answered(out)
         return ctx.factory.emit(key, ts, rng, messages, out, params=params, client_ip=net.ip(rng))
 
-    return _sessions(plan, open_session, render)
+    return render_sessions(plan, open_session, render)
 
 
 BUILDERS: dict[str, Callable[[SimContext], Actor]] = {

@@ -2,11 +2,14 @@
 
 Files: ``events.jsonl.gz`` (one canonical record per line, sorted by ``(ts, request_id)``),
 ``labels.jsonl`` (one row per key that appears in the events, sorted by key: ``kind``, ``campaign``
-and ``persona`` — for attack keys the persona is the campaign name), ``allowlist.json`` (the
-contracted synthetic-data account) and ``manifest.json`` (arguments, counts, text sources).
+and ``persona`` — for attack keys the persona is the campaign name), ``accounts.jsonl`` (one
+account profile per account in the events, sorted by account; see :mod:`.accounts`),
+``allowlist.json`` (the contracted synthetic-data account) and ``manifest.json`` (arguments,
+counts, text sources).
 
 A scenario is the benign background (every persona in :data:`PERSONAS`) plus zero, one or all
-attack campaigns (:data:`CAMPAIGNS`). Actors' streams are merged lazily by ``(ts, request_id)``
+attack campaigns (:data:`CAMPAIGNS`, plus the variant's own campaign, see :mod:`.variants`), with
+campaign wrappers from one wording family (:mod:`.wording`). Actors' streams are merged lazily by ``(ts, request_id)``
 and written as they come, so memory stays bounded by the timestamp plans, not by the events.
 
 Determinism: every random draw comes from RNGs seeded by ``(seed, persona/campaign, index)``;
@@ -26,18 +29,36 @@ from typing import Any
 
 import orjson
 
-from . import campaigns, personas
+from . import campaigns, lookalikes, personas, variant_campaigns
+from .accounts import profile
 from .clock import Span, iso_ms
 from .context import Actor, SimContext
 from .corpora import TextBank
 from .records import MODEL_1, MODEL_2, RecordFactory
+from .variants import variant as get_variant
+from .wording import family
 
-PERSONAS: tuple[str, ...] = tuple(personas.BUILDERS)
+_PERSONA_BUILDERS: dict[str, Callable[[SimContext], Actor]] = {
+    **personas.BUILDERS,
+    "yes_no_classifier": lookalikes.yes_no_classifier,
+    "llm_judge": lookalikes.llm_judge,
+    "release_mover": lookalikes.release_mover,
+    "content_saas": lookalikes.content_saas,
+    "tutoring_anon": lookalikes.tutoring_anon,
+    "cot_eval": lookalikes.cot_eval,
+    "translation": lookalikes.translation,
+    "saas_fleet": lookalikes.saas_fleet,
+    "router_org": lookalikes.router_org,
+}
+_CAMPAIGN_BUILDERS = {**campaigns.BUILDERS, **variant_campaigns.BUILDERS}
+PERSONAS: tuple[str, ...] = tuple(_PERSONA_BUILDERS)
 CAMPAIGNS: tuple[str, ...] = tuple(campaigns.BUILDERS)
-SCENARIOS: tuple[str, ...] = ("all", "benign", *CAMPAIGNS)
+VARIANT_CAMPAIGNS: tuple[str, ...] = tuple(variant_campaigns.BUILDERS)
+SCENARIOS: tuple[str, ...] = ("all", "benign", *CAMPAIGNS, *VARIANT_CAMPAIGNS)
 
 EVENTS_FILE = "events.jsonl.gz"
 LABELS_FILE = "labels.jsonl"
+ACCOUNTS_FILE = "accounts.jsonl"
 ALLOWLIST_FILE = "allowlist.json"
 MANIFEST_FILE = "manifest.json"
 GZIP_LEVEL = 4  # ~25% faster than 6 for ~7% more bytes
@@ -52,6 +73,7 @@ class SimulationResult:
     out_dir: Path
     events_path: Path
     labels_path: Path
+    accounts_path: Path
     allowlist_path: Path
     manifest_path: Path
     events: int
@@ -69,32 +91,43 @@ def simulate(
     corpora: Path | None = None,
     scale: float = 1.0,
     start: str = "2026-11-20T00:00:00Z",
+    variant: str = "default",
+    wording: str = "classic",
     progress: Callable[[int], None] | None = None,
 ) -> SimulationResult:
     """Simulate ``hours`` of gateway traffic from ``start`` and write it into ``out_dir``.
 
     ``scenario``: ``all`` (background + every campaign), ``benign`` (background only) or one
-    campaign name (background + that campaign). ``scale`` multiplies the number of benign keys.
+    campaign name (background + that campaign; a variant's own campaign only with that
+    ``variant``). ``scale`` multiplies the number of benign keys. ``variant``: one of
+    :data:`.variants.VARIANTS`; ``wording``: ``classic``, ``tuning`` or ``heldout``.
     ``corpora``: directory of prompt corpora (``shared/corpora`` layout); generated text is used
     for any corpus file that is missing. ``progress`` is called every 10,000 events (and at the end) with
     the number of events written since its previous call (an increment, as progress bars take).
     """
+    var = get_variant(variant)
+    words = family(wording)
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}")
+    if scenario in VARIANT_CAMPAIGNS and scenario not in var.adds:
+        raise ValueError(f"scenario {scenario!r} needs --variant {scenario}")
     if not hours > 0:
         raise ValueError("hours must be positive")
     if not scale > 0:
         raise ValueError("scale must be positive")
     span = Span.of(start, hours)
     bank = TextBank(corpora, seed)
-    ctx = SimContext(seed, span, bank, RecordFactory(seed), scale)
+    ctx = SimContext(seed, span, bank, RecordFactory(seed), scale, variant, words)
 
-    chosen = CAMPAIGNS if scenario == "all" else () if scenario == "benign" else (scenario,)
-    actors = [personas.BUILDERS[name](ctx) for name in PERSONAS]
-    actors += [campaigns.BUILDERS[name](ctx) for name in chosen]
+    chosen = (*CAMPAIGNS, *var.adds) if scenario == "all" else () if scenario == "benign" \
+        else (scenario,)
+    actors = [_PERSONA_BUILDERS[name](ctx) for name in PERSONAS]
+    actors += [_CAMPAIGN_BUILDERS[name](ctx) for name in chosen]
     owner: dict[str, Actor] = {}
+    identity = {}
     for actor in actors:
         for key in actor.keys:
+            identity[key.api_key_id] = key
             if key.api_key_id in owner:
                 raise RuntimeError(f"api_key_id collision: {key.api_key_id}")
             owner[key.api_key_id] = actor
@@ -134,6 +167,14 @@ def simulate(
     labels_path = out_dir / LABELS_FILE
     labels_path.write_bytes(b"".join(line + b"\n" for line in labels))
 
+    profiles: dict[str, bytes] = {}
+    for api_key_id in sorted(seen):
+        key = identity[api_key_id]
+        if key.account_id not in profiles:
+            profiles[key.account_id] = orjson.dumps(profile(ctx, seen[api_key_id], key))
+    accounts_path = out_dir / ACCOUNTS_FILE
+    accounts_path.write_bytes(b"".join(profiles[a] + b"\n" for a in sorted(profiles)))
+
     allowlisted = sorted({acct for a in actors for acct in a.allowlisted_accounts})
     allowlist_path = out_dir / ALLOWLIST_FILE
     allowlist_path.write_bytes(_json({"accounts": allowlisted}))
@@ -142,6 +183,8 @@ def simulate(
         "generator": "detector.simulate",
         "seed": seed,
         "scenario": scenario,
+        "variant": variant,
+        "wording": wording,
         "hours": hours,
         "start": start,
         "end": iso_ms(span.end_ms),
@@ -150,6 +193,7 @@ def simulate(
                    "released_at": iso_ms(span.release_ms)},
         "events": n,
         "keys": len(seen),
+        "accounts": len(profiles),
         "personas": {a.name: {"keys": keys_by_actor[a.name], "events": events_by_actor[a.name]}
                      for a in actors if a.kind == "benign"},
         "campaigns": {a.name: {"keys": keys_by_actor[a.name], "events": events_by_actor[a.name]}
@@ -159,8 +203,8 @@ def simulate(
     }
     manifest_path = out_dir / MANIFEST_FILE
     manifest_path.write_bytes(_json(manifest))
-    return SimulationResult(out_dir, events_path, labels_path, allowlist_path, manifest_path, n,
-                            len(seen), events_by_actor, keys_by_actor)
+    return SimulationResult(out_dir, events_path, labels_path, accounts_path, allowlist_path,
+                            manifest_path, n, len(seen), events_by_actor, keys_by_actor)
 
 
 def _json(obj: Any) -> bytes:

@@ -35,7 +35,7 @@ TOP_FIELDS = {"ts", "request_id", "api_key_id", "account_id", "account_created_a
 PARAM_TYPES: dict[str, type | tuple[type, ...]] = {
     "temperature": float, "top_p": float, "max_tokens": int, "n": int, "seed": int,
     "stream": bool, "logprobs": bool, "top_logprobs": int, "logit_bias_size": int, "tools": int,
-    "thinking_budget": int}
+    "thinking_budget": int, "logit_bias": dict}
 
 
 def _corpora() -> Path | None:
@@ -84,7 +84,7 @@ def _ms(ts: str) -> int:
 # ------------------------------------------------------------------------------ determinism
 
 def test_same_arguments_give_identical_bytes_and_other_seed_differs(tmp_path: Path) -> None:
-    files = ("events.jsonl.gz", "labels.jsonl", "allowlist.json", "manifest.json")
+    files = ("events.jsonl.gz", "labels.jsonl", "accounts.jsonl", "allowlist.json", "manifest.json")
     args = dict(scenario="all", hours=2.0, scale=0.05, corpora=_corpora())
     simulate(tmp_path / "a", seed=3, **args)
     simulate(tmp_path / "b", seed=3, **args)
@@ -229,7 +229,8 @@ def test_without_corpora_generated_text_is_used(tmp_path: Path) -> None:
 
 
 def test_bad_arguments_are_rejected(tmp_path: Path) -> None:
-    for kwargs in ({"scenario": "nope"}, {"hours": 0}, {"scale": -1.0}):
+    for kwargs in ({"scenario": "nope"}, {"hours": 0}, {"scale": -1.0}, {"variant": "nope"},
+                   {"wording": "nope"}, {"scenario": "broad_sweep"}):
         with pytest.raises(ValueError):
             simulate(tmp_path, **kwargs)
 
@@ -395,3 +396,218 @@ def test_strictly_increasing(times: list[int]) -> None:
     out = strictly_increasing(times)
     assert len(out) == len(times) and all(a < b for a, b in zip(out, out[1:]))
     assert all(a >= b for a, b in zip(out, sorted(times)))
+
+
+# ------------------------------------------------------------------ benign look-alike personas
+
+def test_new_look_alike_personas(world: dict[str, Any]) -> None:
+    by = world["by"]
+    clf = by["yes_no_classifier"]
+    assert clf and all(ev["params"]["max_tokens"] == 1 and ev["params"]["logprobs"] is True
+                       and ev["params"]["logit_bias_size"] == 2 for ev in clf)
+    assert len({tuple(sorted(ev["params"]["logit_bias"])) for ev in clf}) == 1
+    judges = by["llm_judge"]
+    assert len({ev["account_id"] for ev in judges}) >= 2
+    assert all("[[A]]" in ev["system"] or "[[rating]]" in _user_text(ev) for ev in judges)
+    release = parse_rfc3339(world["manifest"]["models"]["released_at"])
+    mover = by["release_mover"]
+    assert all(ev["model"] == ("claude-x-2" if _ms(ev["ts"]) >= release + 3_600_000 else "claude-x-1")
+               for ev in mover if not release <= _ms(ev["ts"]) < release + 3_600_000)
+    saas = _ok(by["content_saas"])
+    assert all("step by step" in ev["system"] for ev in saas)
+    assert 1100 <= sorted(ev["usage"]["output_tokens"] for ev in saas)[len(saas) // 2] <= 1800
+    anon = _ok(by["tutoring_anon"])
+    assert all("end_user_id" not in ev for ev in anon)
+    assert sorted(ev["usage"]["output_tokens"] for ev in anon)[len(anon) // 2] > 600
+    assert all(ev["params"]["thinking_budget"] > 0 for ev in by["cot_eval"])
+    tr = _ok(by["translation"])
+    assert len({ev["system"] for ev in tr}) >= 8
+    ratios = sorted(ev["usage"]["output_tokens"] / max(1, len(_user_text(ev)) / 4) for ev in tr
+                    if len(_user_text(ev)) < 8000)
+    assert 0.9 <= ratios[len(ratios) // 2] <= 1.5
+    fleet = by["saas_fleet"]
+    assert len({ev["api_key_id"] for ev in fleet}) >= 6 and len({ev["system"] for ev in fleet}) == 1
+    router = by["router_org"]
+    assert len({ev["api_key_id"] for ev in router}) == 5 and len({ev["account_id"] for ev in router}) == 1
+
+
+# ---------------------------------------------------------------------------- account profiles
+
+def _accounts(out: Path) -> dict[str, dict[str, Any]]:
+    rows = [orjson.loads(line) for line in (out / "accounts.jsonl").read_bytes().splitlines()]
+    assert [r["account_id"] for r in rows] == sorted({r["account_id"] for r in rows})
+    return {r["account_id"]: r for r in rows}
+
+
+def test_accounts_file_has_one_valid_profile_per_account(world: dict[str, Any]) -> None:
+    accounts = _accounts(world["out"])
+    assert set(accounts) == {ev["account_id"] for ev in world["events"]}
+    created = {ev["account_id"]: ev["account_created_at"] for ev in world["events"]}
+    for acct, p in accounts.items():
+        assert set(p) == {"account_id", "created_at", "org_id", "tier", "payment_fp", "country",
+                          "verified", "allowlisted", "updated_at"}
+        assert p["created_at"] == created[acct] and _ms(p["created_at"]) <= _ms(p["updated_at"])
+        assert p["tier"] in ("free", "paid", "enterprise", "reseller") and len(p["country"]) == 2
+        assert isinstance(p["verified"], bool) and isinstance(p["allowlisted"], bool)
+    allow = orjson.loads((world["out"] / "allowlist.json").read_bytes())["accounts"]
+    assert sorted(a for a, p in accounts.items() if p["allowlisted"]) == allow
+    profiles = pytest.importorskip("detector.profiles")
+    loaded, rejected = profiles.load_profiles(world["out"] / "accounts.jsonl")
+    assert not rejected and len(loaded) == len(accounts)
+
+
+def test_hydra_accounts_share_payment_and_fleet_shares_an_org(world: dict[str, Any]) -> None:
+    accounts = _accounts(world["out"])
+    hydra = {ev["account_id"] for ev in world["by"]["hydra"]}
+    assert len({accounts[a]["payment_fp"] for a in hydra}) <= 3
+    assert not any(accounts[a]["verified"] for a in hydra)
+    fleet = {ev["account_id"] for ev in world["by"]["saas_fleet"]}
+    assert len(fleet) >= 6 and len({accounts[a]["org_id"] for a in fleet}) == 1
+    chat = {ev["account_id"] for ev in world["by"]["chat"]}
+    assert len({accounts[a]["payment_fp"] for a in chat}) == len(chat)
+
+
+# ------------------------------------------------------------------------------------ variants
+
+_VARIANT_RUNS: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+
+def _variant(tmp: pytest.TempPathFactory, variant: str, scenario: str,
+             wording: str = "classic") -> dict[str, Any]:
+    """A 6-hour run of one variant (cached for the module)."""
+    args = (variant, scenario, wording)
+    if args not in _VARIANT_RUNS:
+        out = tmp.mktemp(f"{variant}-{scenario}-{wording}")
+        simulate(out, seed=7, scenario=scenario, hours=HOURS, scale=0.05, corpora=_corpora(),
+                 variant=variant, wording=wording)
+        lines, events, labels, manifest = _read(out)
+        by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for ev in events:
+            by[labels[ev["api_key_id"]]["persona"]].append(ev)
+        _VARIANT_RUNS[args] = {"out": out, "lines": lines, "events": events, "labels": labels,
+                               "by": by, "manifest": manifest}
+    return _VARIANT_RUNS[args]
+
+
+def test_wording_families_are_disjoint_and_multilingual() -> None:
+    from dataclasses import astuple
+
+    from detector.simulate.wording import family
+
+    texts = {}
+    for name in ("classic", "tuning", "heldout"):
+        w = family(name)
+        texts[name] = {t for field in astuple(w)[1:] for t in field}
+        assert all(field for field in astuple(w)[1:] if field is not w.meta) and w.name == name
+    assert not texts["classic"] & texts["tuning"] and not texts["tuning"] & texts["heldout"]
+    assert not texts["classic"] & texts["heldout"]
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    cyrillic = re.compile(r"[\u0400-\u04ff]")
+    spanish = re.compile(r"[¿¡ñáéíóú]")
+    for name, other in (("tuning", cyrillic), ("heldout", spanish)):
+        for field in ("distill", "reverse", "rubric", "meta"):
+            options = getattr(family(name), field)
+            assert any(cjk.search(t) for t in options) and any(other.search(t) for t in options)
+
+
+def test_campaigns_use_the_chosen_wording(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from detector.simulate.wording import family
+
+    for wording in ("tuning", "heldout"):
+        run = _variant(tmp_path_factory, "default", "cot_harvest", wording)
+        w = family(wording)
+        heads = {t.split("{")[0] for t in w.reverse}
+        texts = [_user_text(ev) for ev in run["by"]["cot_harvest"]]
+        assert all(any(t.startswith(h) for h in heads) for t in texts)
+        assert len({next(h for h in heads if t.startswith(h)) for t in texts}) == len(heads)
+        assert not any("Write out, step by step, the reasoning" in t for t in texts)
+        assert run["manifest"]["wording"] == wording
+
+
+def test_variant_output_is_deterministic(tmp_path: Path) -> None:
+    args = dict(seed=5, scenario="router_hidden", hours=2.0, scale=0.05, corpora=_corpora(),
+                variant="router_hidden", wording="heldout")
+    simulate(tmp_path / "a", **args)
+    simulate(tmp_path / "b", **args)
+    for name in ("events.jsonl.gz", "labels.jsonl", "accounts.jsonl", "manifest.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_fake_end_users_on_every_campaign_only(tmp_path_factory: pytest.TempPathFactory,
+                                               world: dict[str, Any]) -> None:
+    run = _variant(tmp_path_factory, "fake_end_users", "hydra")
+    hydra = run["by"]["hydra"]
+    assert hydra and all(ev.get("end_user_id") for ev in hydra)
+    per_key = defaultdict(set)
+    for ev in hydra:
+        per_key[ev["api_key_id"]].add(ev["end_user_id"])
+    sizes = sorted(len(v) for v in per_key.values())
+    assert sizes[0] <= 40 and len(set().union(*per_key.values())) > len(per_key)
+    plain = _variant(tmp_path_factory, "default", "hydra")
+    benign = lambda r: [line for line, ev in zip(r["lines"], r["events"])  # noqa: E731
+                        if r["labels"][ev["api_key_id"]]["kind"] == "benign"]
+    assert benign(run) == benign(plain)
+
+
+def test_hydra_stealth_and_own_wording(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from detector.simulate.identity import COMMON_USER_AGENTS
+
+    stealth = _variant(tmp_path_factory, "hydra_stealth", "hydra")
+    evs, proxy = stealth["by"]["hydra"], stealth["by"]["proxy_customers"]
+    keys = {ev["api_key_id"] for ev in evs}
+    ips = {ev["api_key_id"]: ev["client_ip"] for ev in evs}
+    assert all(len({e["client_ip"] for e in evs if e["api_key_id"] == k}) == 1 for k in keys)
+    assert len(set(ips.values())) == len(keys)
+    assert not {_slash24(ev) for ev in evs if ":" not in ev["client_ip"]} & {_slash24(ev) for ev in proxy}
+    assert {ev["user_agent"] for ev in evs} <= {ua for ua, _ in COMMON_USER_AGENTS}
+    created = sorted({_ms(ev["account_created_at"]) for ev in evs})
+    assert created[-1] - created[0] > 60 * 86_400_000
+    accounts = _accounts(stealth["out"])
+    hydra_accts = {ev["account_id"] for ev in evs}
+    assert len({accounts[a]["payment_fp"] for a in hydra_accts}) == len(hydra_accts)
+
+    own = _variant(tmp_path_factory, "hydra_own_wording", "hydra", "heldout")
+    evs = [ev for ev in own["by"]["hydra"] if ev.get("params", {}).get("tools") is None]
+    systems = defaultdict(set)
+    for ev in evs:
+        systems[ev["api_key_id"]].add(ev["system"])
+    assert all(len(s) == 1 for s in systems.values())
+    assert len({next(iter(s)) for s in systems.values()}) >= 0.8 * len(systems)
+    assert {ev["user_agent"] for ev in own["by"]["hydra"]} == {"Go-http-client/2.0"}
+    created = sorted({_ms(ev["account_created_at"]) for ev in own["by"]["hydra"]})
+    assert created[-1] - created[0] <= 3_600_000
+
+
+def test_working_hours_low_and_slow(tmp_path_factory: pytest.TempPathFactory) -> None:
+    evs = _variant(tmp_path_factory, "working_hours", "low_and_slow")["by"]["low_and_slow"]
+    local_hours = {(int(ev["ts"][11:13]) + 8) % 24 for ev in evs}
+    assert len(evs) >= 30 and local_hours <= set(range(9, 18))
+
+
+def test_router_hidden_labels_harvested_router_keys(tmp_path_factory: pytest.TempPathFactory) -> None:
+    run = _variant(tmp_path_factory, "router_hidden", "router_hidden", "heldout")
+    attack = {k for k, r in run["labels"].items() if r["campaign"] == "router_hidden"}
+    benign = {k for k, r in run["labels"].items() if r["persona"] == "router_org"}
+    assert len(attack) == 3 and len(benign) == 2
+    evs = run["by"]["router_hidden"]
+    assert len({ev["account_id"] for ev in evs + run["by"]["router_org"]}) == 1
+    made_up = [ev for ev in evs if ev.get("end_user_id", "eu_").startswith(("user-", "usr_"))]
+    routed = [ev for ev in evs if ev.get("end_user_id", "eu_").startswith("eu_")]
+    assert len(made_up) + len(routed) == len(evs) and len(made_up) > 100 and routed
+    assert all(ev["params"]["max_tokens"] == 8192 for ev in made_up)
+    assert len(_per_key(made_up)) == 3
+
+
+def test_domain_clone_and_broad_sweep(tmp_path_factory: pytest.TempPathFactory) -> None:
+    clone = _ok(_variant(tmp_path_factory, "domain_clone", "domain_clone")["by"]["domain_clone"])
+    assert len(_per_key(clone)) == 2 and len(clone) > 800
+    assert sorted(ev["usage"]["output_tokens"] for ev in clone)[len(clone) // 2] > 1500
+    gsm = sum("\n" not in _user_text(ev) or "?" in _user_text(ev) for ev in clone)
+    assert all(ev["params"]["thinking_budget"] == 4096 for ev in clone) and gsm
+
+    sweep = _variant(tmp_path_factory, "broad_sweep", "broad_sweep", "tuning")["by"]["broad_sweep"]
+    assert len(_per_key(sweep)) == 1 and 13_000 <= len(sweep) <= 17_000
+    first, last = _ms(sweep[0]["ts"]), _ms(sweep[-1]["ts"])
+    assert last - first <= 4 * 3_600_000
+    assert any(re.search(r"[\u4e00-\u9fff]", _user_text(ev)) for ev in sweep)
+    assert any(re.search(r"[\u0400-\u04ff]", _user_text(ev)) for ev in sweep)
