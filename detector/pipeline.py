@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from detector.config import Config
 from detector.features import extract
 from detector.partition import Epoch, PartitionState
+from detector.profiles import AccountProfile
 from detector.record import Event, Rejection
 from detector.scorer import Scorer, ScorerOutput
 
@@ -38,12 +39,18 @@ class EpochResult:
 
 
 class Detector:
-    """In-process pipeline: parse results in, epoch results out."""
+    """In-process pipeline: parse results in, epoch results out.
 
-    def __init__(self, config: Config | None = None) -> None:
+    ``profiles`` (account profiles, e.g. from ``--accounts FILE``) are queued in the scorer before
+    the first epoch, in order; each applies at the first epoch at or after its ``updated_at``.
+    """
+
+    def __init__(self, config: Config | None = None, *, profiles: list[AccountProfile] | None = None) -> None:
         self.config = config or Config()
         self.partition = PartitionState(self.config)
         self.scorer = Scorer(self.config)
+        for profile in profiles or ():
+            self.scorer.add_profile(profile)
         self.counts: Counter[str] = Counter()
         self.rejections: Counter[str] = Counter()
 
@@ -58,20 +65,20 @@ class Detector:
         """Process items in order; yields a result for every epoch that closes."""
         part = self.partition
         next_close = part.next_close_ms()
-        events = late = 0
+        events, late, duplicates = 0, part.late, part.duplicates
         for item in items:
             if isinstance(item, Rejection):
                 self.rejections[item.reason] += 1
                 continue
             events += 1
             if not part.add(extract(item)):
-                late += 1
                 continue
             if item.ts_ms >= next_close:   # only then can the watermark close a bucket
                 yield from self._score(part.advance())
                 next_close = part.next_close_ms()
         self.counts["events"] += events
-        self.counts["late"] += late
+        self.counts["late"] += part.late - late
+        self.counts["duplicates"] += part.duplicates - duplicates
 
     def finish(self) -> Iterator[EpochResult]:
         """Close every open bucket (end of a finite input)."""

@@ -26,6 +26,7 @@ from detector.adapters import parse_foreign
 from detector.config import Config
 from detector.parse import parse_message
 from detector.pipeline import Detector
+from detector.profiles import AccountProfile
 from detector.record import Event, Rejection
 
 FORMATS = ("canonical", "litellm", "otel", "kong")
@@ -87,9 +88,14 @@ def _filtered(items: Iterable[Event | Rejection], keys: set[str] | None, since_m
 
 def replay_items(items: Iterable[Event | Rejection], config: Config | None = None, *,
                  keys: set[str] | None = None, since_ms: int | None = None, until_ms: int | None = None,
-                 on_progress: Callable[[int], None] | None = None, timeline_min_score: float = 0.2) -> ReplayResult:
-    """Run the detector over parsed items and collect its output."""
-    det = Detector(config)
+                 on_progress: Callable[[int], None] | None = None, timeline_min_score: float = 0.2,
+                 profiles: list[AccountProfile] | None = None) -> ReplayResult:
+    """Run the detector over parsed items and collect its output.
+
+    ``profiles`` are account profiles (:func:`detector.profiles.load_profiles`), given to the scorer
+    before the first epoch; ``replay_lines`` and ``replay_files`` pass it on like every keyword.
+    """
+    det = Detector(config, profiles=profiles)
     alerts: list[dict[str, Any]] = []
     decisions: list[tuple[str, dict[str, Any] | None]] = []
     timelines: dict[str, Timeline] = {}

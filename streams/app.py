@@ -5,6 +5,8 @@
     gateway-logs ──ingest──▶ xd-keyed (P) ──windows──▶ xd-summaries (1) ──scorer──▶ extraction-alerts
          │                   feature rows               summaries + markers          extraction-decisions
          └──────────▶ gateway-logs-dlq                                                (compacted)
+    extraction-labels ──labels──▶ xd-summaries (in stream order, for the scorer)
+    account-profiles (compacted) ──profiles──▶ xd-summaries; bad profiles ──▶ gateway-logs-dlq
 
 Every agent has ``concurrency=1`` (Faust bug #606) and takes batches with ``take_events`` so it
 knows each message's partition and offset. The logic lives in :mod:`streams.ingest`,
@@ -30,6 +32,7 @@ import orjson
 from detector.config import Config
 from streams import metrics
 from streams.ingest import Ingest
+from streams.profiles import route_profiles
 from streams.redis_store import RedisStore
 from streams.scoring import ScoringStage
 from streams.settings import Settings
@@ -120,6 +123,20 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
             async with guarded("labels", events, app):
                 await out.ordered(s.topic("summaries"), [(0, None, orjson.dumps({"label": e.value.decode()}), None)
                                                          for e in events if e.value])
+
+    @app.agent(app.topic(s.topic("profiles"), **raw), concurrency=1)
+    async def profiles_agent(stream: faust.StreamT) -> None:
+        """Account profiles join the scorer's input in order, like labels; bad ones are dead letters."""
+        async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
+            async with guarded("profiles", events, app):
+                batch = route_profiles([(e.message.partition, e.message.offset, e.key, e.value) for e in events],
+                                       s.topic("profiles"), max_dlq_bytes=s.max_message_bytes)
+                await asyncio.gather(
+                    out.ordered(s.topic("summaries"), [(0, None, v, None) for v in batch.forward]),
+                    out.unordered(s.topic("dlq"), [(0, None, v, h) for v, h in batch.dlq]))
+                metrics.PROFILE_UPDATES.inc(len(batch.forward))
+                for reason, n in batch.rejected.items():
+                    metrics.REJECTED_PROFILES.labels(reason).inc(n)
 
     if s.metrics_port:
         @app.task

@@ -175,17 +175,23 @@ class Ingest:
 
     def _reject(self, out: IngestOutput, reason: str, detail: str, raw: bytes, source: int, offset: int) -> None:
         out.rejected[reason] = out.rejected.get(reason, 0) + 1
-        headers = {
-            "x-reject-reason": reason.encode(),
-            "x-reject-detail": detail.encode("utf-8", "replace"),
-            "x-source-topic": self.source_topic,
-            "x-source-partition": str(source).encode(),
-            "x-source-offset": str(offset).encode(),
-        }
-        if len(raw) > self.max_dlq_value:
-            headers["x-truncated-from"] = str(len(raw)).encode()
-            raw = raw[:self.max_dlq_value]
-        out.dlq.append((raw, headers))
+        out.dlq.append(dead_letter(reason, detail, raw, self.source_topic, source, offset, self.max_dlq_value))
+
+
+def dead_letter(reason: str, detail: str, raw: bytes, source_topic: bytes, source: int, offset: int,
+                max_value: int) -> tuple[bytes, dict[str, bytes]]:
+    """A dead-letter message: the original bytes (cut to ``max_value``) and its ``x-*`` headers."""
+    headers = {
+        "x-reject-reason": reason.encode(),
+        "x-reject-detail": detail.encode("utf-8", "replace"),
+        "x-source-topic": source_topic,
+        "x-source-partition": str(source).encode(),
+        "x-source-offset": str(offset).encode(),
+    }
+    if len(raw) > max_value:
+        headers["x-truncated-from"] = str(len(raw)).encode()
+        raw = raw[:max_value]
+    return raw, headers
 
 
 def _event_skeleton(ev: object) -> dict:

@@ -18,6 +18,9 @@ _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 MESSAGES = Counter("xd_messages_consumed_total", "Kafka messages consumed", ["stage"])
 EVENTS = Counter("xd_events_consumed_total", "Gateway records accepted by ingest")
 REJECTED = Counter("xd_rejected_total", "Gateway records rejected to the dead-letter topic", ["reason"])
+PROFILE_UPDATES = Counter("xd_profile_updates_total", "Account profile updates forwarded to the scorer")
+REJECTED_PROFILES = Counter("xd_profiles_rejected_total", "Account profiles rejected to the dead-letter topic",
+                            ["reason"])
 WATERMARKS = Counter("xd_watermark_messages_total", "Watermark control messages on the input topic")
 LATE = Counter("xd_late_events_total", "Events dropped because their bucket had closed")
 DUPLICATE_ROWS = Counter("xd_duplicate_rows_total", "Redelivered feature rows skipped by the high-water marks")

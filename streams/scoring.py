@@ -29,6 +29,7 @@ from detector.feedback import Label
 from detector.scorer import Scorer
 from detector.summary import WindowSummary
 from streams import metrics
+from streams.profiles import is_profile_message, profile_update
 from streams.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,14 @@ class ScoringStage:
                 mem.scorer_dirty = True
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("scorer: ignoring a malformed label (%s)", exc)
+            return
+        if is_profile_message(msg):  # an account profile, forwarded in stream order by the profiles agent
+            try:
+                mem.scorer.add_profile(profile_update(msg))
+                mem.scorer_dirty = True
+            except ValueError:
+                metrics.REJECTED_PROFILES.labels("malformed_forward").inc()
+                log.warning("scorer: ignoring a malformed profile message")
             return
         if "marker" in msg:  # bare marker form {"marker": [p, epoch]}
             p, epoch = msg["marker"]

@@ -19,6 +19,7 @@ DETECTOR_SUMMARIES_TOPIC          xd-summaries                     internal: win
 DETECTOR_ALERTS_TOPIC             extraction-alerts                alert JSON, key = subject id
 DETECTOR_DECISIONS_TOPIC          extraction-decisions             compacted; key = ``key:<id>``/``cluster:<id>``
 DETECTOR_LABELS_TOPIC             extraction-labels                analyst verdicts (``detector label``), input
+DETECTOR_PROFILES_TOPIC           account-profiles                 compacted; account profiles, key = account_id
 DETECTOR_TOPIC_REPLICATION        1                                replication factor of created topics
 DETECTOR_BATCH_SIZE               500                              Kafka messages per agent batch (``take_events``)
 DETECTOR_BATCH_WITHIN_S           0.5                              max seconds to wait filling a batch
@@ -42,7 +43,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields, replace
 
-_TOPIC_FIELDS = ("input", "dlq", "keyed", "summaries", "alerts", "decisions", "labels")
+_TOPIC_FIELDS = ("input", "dlq", "keyed", "summaries", "alerts", "decisions", "labels", "profiles")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class Settings:
     alerts_topic: str = "extraction-alerts"
     decisions_topic: str = "extraction-decisions"
     labels_topic: str = "extraction-labels"
+    profiles_topic: str = "account-profiles"
     topic_replication: int = 1
     batch_size: int = 500
     batch_within_s: float = 0.5
@@ -74,7 +76,8 @@ class Settings:
     datadir: str = ""
 
     def topic(self, which: str) -> str:
-        """Full name of a topic: ``which`` is input, dlq, keyed, summaries, alerts, decisions or labels."""
+        """Full name of a topic: ``which`` is one of input, dlq, keyed, summaries, alerts, decisions,
+        labels or profiles."""
         if which not in _TOPIC_FIELDS:
             raise ValueError(f"unknown topic {which!r}; expected one of {', '.join(_TOPIC_FIELDS)}")
         return self.topic_prefix + getattr(self, f"{which}_topic")

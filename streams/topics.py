@@ -10,6 +10,8 @@ xd-keyed            P           internal: feature rows (no text) by partition of
 xd-summaries        1           internal: window summaries and epoch markers, in order
 extraction-alerts   1           alert JSON, key = subject id
 extraction-decisions 1          compacted; key ``key:<id>``/``cluster:<id>``, null = lifted
+extraction-labels   1           input: analyst verdicts (``detector label``)
+account-profiles    1           input, compacted: account profiles, key = account_id, null = deleted
 ==================  ==========  ===========================================================
 
 Topics are created at worker start with the admin client (an existing topic is left alone; a
@@ -44,15 +46,16 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     """Every topic of the topology, in creation order."""
     p = settings.partitions
     big = {"max.message.bytes": str(settings.max_message_bytes)}
+    compact = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": "600000"}
     return [
         TopicSpec(settings.topic("input"), p, dict(big)),
         TopicSpec(settings.topic("dlq"), 1, dict(big)),
         TopicSpec(settings.topic("keyed"), p, dict(big)),
         TopicSpec(settings.topic("summaries"), 1, dict(big)),
         TopicSpec(settings.topic("alerts"), 1),
-        TopicSpec(settings.topic("decisions"), 1, {"cleanup.policy": "compact", "min.compaction.lag.ms": "0",
-                                                   "segment.ms": "600000"}),
+        TopicSpec(settings.topic("decisions"), 1, dict(compact)),
         TopicSpec(settings.topic("labels"), 1),
+        TopicSpec(settings.topic("profiles"), 1, dict(compact)),
     ]
 
 

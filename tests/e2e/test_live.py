@@ -34,6 +34,7 @@ import redis
 
 from detector.config import Config
 from detector.parse import parse_message
+from detector.profiles import load_profiles
 from detector.record import Rejection
 from detector.replay import open_lines, replay_lines
 from streams.feed import batches, end_watermark, feed_messages, send_watermark
@@ -679,3 +680,58 @@ def test_canaries_never_leave_ingest(sim: Sim, kafka_bootstrap: str, redis_url: 
             if leaks(w.log_path.read_bytes()):
                 found.append(f"log {w.log_path.name}")
     assert not found, f"canary leaked to: {found}"
+
+
+def test_allowlisted_profile_is_not_actioned_live_or_in_replay(sim: Sim, reference: Outcome, kafka_bootstrap: str,
+                                                               redis_url: str, tmp_path: Path) -> None:
+    """An account profile with ``allowlisted: true``, published with ``detector profiles publish``
+    for the account behind an actioned extraction key, reaches the scorer through the compacted
+    profiles topic: the live pipeline never actions that account's keys, bad profile messages end in
+    the dead-letter topic, and ``detector replay --accounts`` of the same file decides the same."""
+    from typer.testing import CliRunner
+
+    from detector.cli import app as cli
+    from streams.feed import produce
+
+    actioned = [a for a in reference.alerts if a["kind"] == "key" and a["account_ids"]
+                and a["action"] in ("throttle", "block")]
+    assert actioned, "the reference run should action an extraction key"
+    account = actioned[0]["account_ids"][0]
+    accounts = tmp_path / "accounts.jsonl"
+    accounts.write_bytes(orjson.dumps({"account_id": account, "tier": "enterprise", "allowlisted": True,
+                                       "updated_at": "2020-01-01T00:00:00Z"}) + b"\n"
+                         + orjson.dumps({"account_id": "acct_unrelated", "org_id": "org_x", "verified": True}) + b"\n")
+    runner = CliRunner()
+    allow_env = {"DETECTOR_ALLOWLIST_ACCOUNTS": ",".join(sim.allowlist)}
+    alerts_out = tmp_path / "replay-alerts.jsonl"
+    replayed = runner.invoke(cli, ["replay", str(sim.path), "--accounts", str(accounts),
+                                   "--alerts-out", str(alerts_out)], env=allow_env)
+    assert replayed.exit_code == 0, replayed.output
+    replay_alerts = [orjson.loads(line) for line in alerts_out.read_bytes().splitlines()]
+    assert not any(account in a["account_ids"] for a in replay_alerts if a["kind"] == "key")
+    with live_run("profiles", kafka_bootstrap, redis_url, sim, tmp_path) as run:
+        published = runner.invoke(cli, ["profiles", "publish", str(accounts)], env=run.settings.to_env())
+        assert published.exit_code == 0, published.output
+        topic = run.settings.topic("profiles")
+        produce(kafka_bootstrap, topic, [(b'{"account_id": "acct_a"}', b"acct_b", None),
+                                         (b"{not json", b"acct_c", None), (None, b"acct_unrelated", None)])
+        run.start_worker()
+        # the profiles are on the scorer's input before any traffic, as replay has them before the first epoch
+        deadline = time.monotonic() + DONE_TIMEOUT_S
+        while sum(b"profile" in (r.value or b"")
+                  for r in read_records(kafka_bootstrap, run.settings.topic("summaries"))) < 3:
+            assert time.monotonic() < deadline, "profiles never reached the scorer's input\n" + run.log_tail()
+            time.sleep(0.25)
+        run.feed(sim.messages)
+        run.close_input()
+        run.wait_done()
+        live = run.alerts()
+        decisions = run.decisions()
+        dlq = list(read_records(kafka_bootstrap, run.settings.topic("dlq")))
+        assert "exited with" not in run.log_tail(10_000), run.log_tail()
+    assert not any(account in a["account_ids"] for a in live if a["kind"] == "key")
+    assert alert_view(live) == alert_view(replay_alerts) != alert_view(reference.alerts)
+    assert final_decisions(decisions) == final_decisions(
+        replay_lines(sim.messages, sim.config, profiles=load_profiles(accounts)[0]).decisions)
+    assert sorted(dict(r.headers)["x-reject-reason"].decode() for r in dlq) == ["key_mismatch", "not_json"]
+    assert all(dict(r.headers)["x-source-topic"].decode() == topic for r in dlq)

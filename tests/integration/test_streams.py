@@ -333,3 +333,31 @@ def test_ingest_rejects_into_dead_letters_without_text_in_rows() -> None:
     assert out.events == 1
     assert all(canary.encode() not in v for _, v in out.keyed)
     assert all(canary.encode() not in h["x-reject-detail"] for _, h in out.dlq)
+
+
+def test_allowlisted_profile_reaches_the_scorer_like_replay(sim: dict[str, Any], redis_db_url: str) -> None:
+    """A profile forwarded on the scorer's input (as the profiles agent does) silences its account's
+    keys, and the live stages decide exactly what replay with the same profile decides."""
+    from detector.profiles import AccountProfile
+    from streams.profiles import profile_message
+
+    actioned = [a for a in sim["replay"].alerts if a["kind"] == "key" and a["account_ids"]
+                and a["action"] in ("throttle", "block")]
+    assert actioned, "the simulation should action some key"
+    account = actioned[0]["account_ids"][0]
+    profile = AccountProfile(account, tier="enterprise", allowlisted=True)
+    replay = replay_lines(sim["messages"], sim["config"], profiles=[profile])
+    messages = sim["messages"] + [watermark_message(end_watermark(sim["max_ts"], sim["config"]))]
+
+    async def body(store: RedisStore) -> Live:
+        live = Live(store, sim["config"])
+        live.summaries.append(profile_message(profile))   # published before the traffic
+        feed(live, messages, batch=7)
+        await live.drain()
+        return live
+
+    live = run_with_store(redis_db_url, body)
+    assert not any(account in a["account_ids"] for a in replay.alerts if a["kind"] == "key")
+    assert alert_view(live.alerts) == alert_view(replay.alerts) != alert_view(sim["replay"].alerts)
+    assert live.decisions == replay.decisions
+    assert live.scoring.mem is not None and live.scoring.mem.scorer.profiles.is_allowlisted(account)
