@@ -10,7 +10,7 @@ import datetime as dt
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import orjson
 import typer
@@ -20,10 +20,16 @@ from rich.table import Table
 
 from detector.config import Config
 
+if TYPE_CHECKING:
+    from detector.profiles import AccountProfile
+    from detector.record import Rejection
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Streaming model-extraction detector for LLM API gateway logs.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures and ratios.")
 app.add_typer(bench_app, name="bench")
+profiles_app = typer.Typer(no_args_is_help=True, help="Account profiles (the side input from the account system).")
+app.add_typer(profiles_app, name="profiles")
 console = Console(stderr=True)
 
 
@@ -50,6 +56,19 @@ def _config(allowlist: Path | None) -> Config:
     return cfg
 
 
+def _load_profiles(path: Path) -> tuple[list[AccountProfile], list[Rejection]]:
+    """Profiles of a JSONL file; rejected lines are reported by reason and line, never fatal."""
+    from detector.profiles import load_profiles
+
+    profiles, rejected = load_profiles(path)
+    for r in rejected[:20]:
+        console.print(f"[yellow]rejected profile[/] {r.reason}: {r.detail}")
+    if len(rejected) > 20:
+        console.print(f"[yellow]... {len(rejected) - 20} more rejected profiles[/]")
+    console.print(f"{len(profiles)} account profiles from {path}")
+    return profiles, rejected
+
+
 @app.command()
 def simulate(
     out: Annotated[Path, typer.Option(help="output directory")],
@@ -58,14 +77,17 @@ def simulate(
     hours: Annotated[float, typer.Option(help="hours of event time")] = 24.0,
     corpora: Annotated[Optional[Path], typer.Option(help="real prompt corpora (read in place)")] = None,
     scale: Annotated[float, typer.Option(help="multiplier for the number of benign keys")] = 1.0,
+    variant: Annotated[str, typer.Option(help="robustness variant (detector.simulate.variants)")] = "default",
+    wording: Annotated[str, typer.Option(help="campaign wording: classic|tuning|heldout")] = "classic",
 ) -> None:
-    """Write simulated gateway traffic (events.jsonl.gz) and ground truth (labels.jsonl)."""
+    """Write simulated gateway traffic (events.jsonl.gz), ground truth (labels.jsonl) and account
+    profiles (accounts.jsonl)."""
     from detector.simulate import simulate as run
 
     with _progress() as bar:
         task = bar.add_task("simulating", total=None)
         res = run(out, seed=seed, scenario=scenario, hours=hours, corpora=corpora, scale=scale,
-                  progress=lambda n: bar.advance(task, n))
+                  variant=variant, wording=wording, progress=lambda n: bar.advance(task, n))
     console.print(f"wrote {res.events} events for {res.keys} keys to {out}")
 
 
@@ -82,6 +104,7 @@ def replay(
     bootstrap: Annotated[Optional[str], typer.Option(envvar="DETECTOR_KAFKA_BOOTSTRAP")] = None,
     compare_live: Annotated[bool, typer.Option(help="diff against alerts on the live alerts topic")] = False,
     allowlist: Annotated[Optional[Path], typer.Option(help="allowlist.json of contract accounts")] = None,
+    accounts: Annotated[Optional[Path], typer.Option(help="account profiles, JSONL (.gz ok)")] = None,
 ) -> None:
     """Replay stored gateway logs through the detector; same input, same alerts."""
     from detector.replay import alerts_jsonl, replay_files, replay_lines
@@ -89,9 +112,11 @@ def replay(
     cfg = _config(allowlist)
     since_ms, until_ms = _ts_ms(since), _ts_ms(until)
     keys = set(key) if key else None
+    profiles = _load_profiles(accounts)[0] if accounts else None
     with _progress() as bar:
         task = bar.add_task("replaying", total=None)
-        common = dict(keys=keys, since_ms=since_ms, until_ms=until_ms, on_progress=lambda n: bar.advance(task, n))
+        common = dict(keys=keys, since_ms=since_ms, until_ms=until_ms, on_progress=lambda n: bar.advance(task, n),
+                      profiles=profiles)
         if topic:
             from streams.kafka_range import read_time_range
 
@@ -153,15 +178,72 @@ def _print_replay(result) -> None:  # type: ignore[no-untyped-def]
         console.print(a)
 
 
+def _int_list(text: str | None) -> list[int] | None:
+    return [int(x) for x in text.split(",") if x.strip()] if text else None
+
+
+def _eval_matrix(split: str, variants: str | None, seeds: str | None, hours: float, scale: float,
+                 corpora: Path, cache: Path, jobs: int, independent: bool, as_json: bool,
+                 write_baseline: Path | None) -> None:
+    """``detector eval --matrix``: run the matrix, print one table (or JSON), maybe a baseline."""
+    from detector import matrix
+    from detector.evaluate import profiles_supported
+
+    todo = matrix.cells(split, variants.split(",") if variants else None, _int_list(seeds))
+    settings = matrix.Settings(hours, scale, corpora if corpora.is_dir() else None, cache, jobs)
+    script = corpora.parent / "eval" / "independent_traffic.py"
+    started = dt.datetime.now(dt.timezone.utc)
+    console.print(f"matrix: {len(todo)} runs{' + independent traffic' if independent else ''} on "
+                  f"{jobs} processes; account profiles {'' if profiles_supported() else 'NOT '}"
+                  f"passed to replay")
+    results = matrix.run_matrix(todo, settings, script if independent and script.exists() else None,
+                                progress=lambda m: console.print(f"[dim]{m}[/]"))
+    wall = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
+    summary = matrix.summarise(results)
+    if write_baseline is not None:
+        if "heldout" not in summary:
+            raise typer.BadParameter("--write-baseline needs the held-out split")
+        base = matrix.baseline_of(summary, settings, [c for c in todo if c.split == "heldout"])
+        write_baseline.write_bytes(orjson.dumps(base, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+                                   + b"\n")
+        console.print(f"baseline: {write_baseline}")
+    if as_json:
+        out = {"settings": {"hours": hours, "scale": scale, "jobs": jobs, "split": split},
+               "wall_seconds": round(wall, 1), "runs": results, "summary": summary}
+        sys.stdout.write(orjson.dumps(out, option=orjson.OPT_SORT_KEYS).decode() + "\n")
+        return
+    Console(width=250).print(matrix.render_table(summary, settings, todo))
+    console.print(f"wall time {wall:.0f} s for {len(results)} runs")
+
+
 @app.command(name="eval")
 def eval_cmd(
-    sim_dir: Annotated[Path, typer.Argument(help="directory written by `detector simulate`")],
+    sim_dir: Annotated[Optional[Path], typer.Argument(help="directory written by `detector simulate`")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     baseline_rph: Annotated[int, typer.Option(help="static rate limit: requests per key per hour")] = 600,
+    run_matrix: Annotated[bool, typer.Option("--matrix", help="run the variant x wording x seed matrix")] = False,
+    split: Annotated[str, typer.Option(help="matrix split: tuning|heldout|all")] = "all",
+    variants: Annotated[Optional[str], typer.Option(help="matrix variants, comma-separated")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="override the split's seeds, comma-separated")] = None,
+    hours: Annotated[float, typer.Option(help="matrix: hours of traffic per run")] = 24.0,
+    scale: Annotated[float, typer.Option(help="matrix: benign key multiplier")] = 0.1,
+    corpora: Annotated[Path, typer.Option(help="matrix: prompt corpora")] = Path("../shared/corpora"),
+    cache: Annotated[Path, typer.Option(help="matrix: where simulations are cached")] = Path("out/matrix"),
+    jobs: Annotated[int, typer.Option(help="matrix: parallel processes")] = 2,
+    independent: Annotated[bool, typer.Option(help="matrix: also score shared/eval's traffic")] = True,
+    write_baseline: Annotated[Optional[Path], typer.Option(help="matrix: write the held-out baseline here")] = None,
 ) -> None:
-    """Score detections against the labels, side by side with a static per-key rate limit."""
+    """Score detections against the labels, side by side with a static per-key rate limit; or
+    (--matrix) run the robustness matrix: TUNING (classic+tuning wording, seeds 1,2) beside
+    HELD-OUT (heldout wording, seeds 11,12) beside shared/eval's independent traffic."""
     from detector.evaluate import evaluate
 
+    if run_matrix:
+        _eval_matrix(split, variants, seeds, hours, scale, corpora, cache, jobs, independent, as_json,
+                     write_baseline)
+        return
+    if sim_dir is None:
+        raise typer.BadParameter("give a simulation directory, or --matrix")
     res = evaluate(sim_dir, _config(None), baseline_rph=baseline_rph)
     if as_json:
         sys.stdout.write(orjson.dumps(res, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n")
@@ -203,6 +285,17 @@ def bench_replay_cmd(
     from detector.bench import bench_replay
 
     _print_figures("bench replay", bench_replay(events), as_json, "{:,.2f}")
+
+
+@bench_app.command(name="linkage")
+def bench_linkage_cmd(
+    keys: Annotated[int, typer.Option(help="active keys in the linkage window")] = 100_000,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Linkage time per rebuild and per key update at this many active keys, with a hidden hydra."""
+    from detector.bench import bench_linkage
+
+    _print_figures("bench linkage", bench_linkage(keys), as_json, "{:,.3f}")
 
 
 def _print_figures(title: str, res: dict, as_json: bool, float_fmt: str) -> None:  # type: ignore[type-arg]
@@ -262,6 +355,29 @@ def watch(
             out.print(f'{a["detected_at"]}  [bold]{a["action"]:8}[/] {a["severity"]:8} {a["kind"]:7} '
                       f'{a["subject_id"]} ({len(a["api_key_ids"])} keys)  {r["signal"]}={r["value"]}')
     consumer.close()
+
+
+@app.command()
+def calibrate(
+    recordings: Annotated[list[Path], typer.Argument(help="simulation directories or events files (.jsonl[.gz])")],
+    out: Annotated[Path, typer.Option(help="where to write the calibration JSON")],
+    labels: Annotated[Optional[Path], typer.Option(help="labels.jsonl of a single events file")] = None,
+    accounts: Annotated[Optional[Path], typer.Option(help="account profiles of a single events file")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="canonical|litellm|otel|kong")] = "canonical",
+) -> None:
+    """Derive rule floors from the recordings' benign population; load it with DETECTOR_CALIBRATION_FILE."""
+    from detector.calibrate import Recording, calibrate as run
+
+    runs = [Recording.of(p) for p in recordings]
+    if labels or accounts or fmt != "canonical":
+        if len(runs) != 1 or recordings[0].is_dir():
+            raise typer.BadParameter("--labels/--accounts/--format go with a single events file")
+        runs = [Recording(recordings[0], labels, accounts, None, fmt)]
+    cal = run(runs, Config.from_env())
+    out.write_bytes(cal.to_json() + b"\n")
+    console.print(f"calibration {cal.version} from {cal.source.get('subjects', 0)} keys -> {out}")
+    for rule, floor in sorted(cal.floors.items()):
+        console.print(f"  floor {rule:<22} {floor:.3f}")
 
 
 @app.command()
@@ -325,6 +441,27 @@ def label(
     producer.send(topic, key=lb.subject.encode(), value=lb.to_json()).get(timeout=30)
     producer.close()
     console.print(f"published {verdict} for {lb.subject} to {topic}")
+
+
+@profiles_app.command(name="publish")
+def profiles_publish(
+    path: Annotated[Path, typer.Argument(help="account profiles, JSONL (.gz ok)")],
+) -> None:
+    """Publish profiles to the compacted profiles topic (key = account_id); bad lines are not sent.
+
+    Kafka and the topic come from DETECTOR_KAFKA_BOOTSTRAP, DETECTOR_TOPIC_PREFIX and
+    DETECTOR_PROFILES_TOPIC, like the workers. Exits 1 when any line was rejected.
+    """
+    from streams.feed import produce
+    from streams.settings import Settings
+
+    settings = Settings.from_env()
+    topic = settings.topic("profiles")
+    profiles, rejected = _load_profiles(path)
+    sent = produce(settings.kafka_bootstrap, topic, [(p.to_json(), p.account_id.encode(), None) for p in profiles])
+    console.print(f"published {sent} profiles to {topic}")
+    if rejected:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -44,7 +44,9 @@ class Config:
     linkage_rebuild_epochs: int = 3
     # contract allow-list: accounts permitted to generate synthetic data
     allowlist_accounts: frozenset[str] = frozenset()
-    model_version: str = "xd-1.0"
+    model_version: str = "xd-2.0"
+    # benign-population calibration file (``detector calibrate``); "" = the packaged default
+    calibration_file: str = ""
     river_seed: int = 42
 
     def with_allowlist(self, accounts: list[str] | frozenset[str]) -> Config:

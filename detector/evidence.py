@@ -1,29 +1,48 @@
-"""Extraction evidence: rule-like signals computed from window features.
+"""Extraction evidence: what a key's (or a cluster's) windows show that harvesting cannot avoid.
 
-Each rule turns window statistics into an :class:`Evidence` — a strength in [0, 1], the observed
-value and the benign baseline it is compared with — named after the extraction technique it
-recognises. Rules are deliberately *conjunctive*: a single trait shared with benign traffic
-(templated prompts, chain-of-thought wording, logprobs, volume) never fires on its own; it takes
-the combination that characterises harvesting (templated *and* diverse content *and* output-heavy
-*and* reasoning-eliciting, with enough volume), because every single trait has a benign look-alike
-(evaluation harnesses, batch jobs, tutoring apps; see ``reference/detection.md`` §5).
+Each rule turns window statistics into an :class:`Evidence` -- a strength in [0, 1], the observed
+value, the benign baseline it is compared with, and the *family* of behaviour it reads. Rules are
+built on what an extraction campaign has to do whatever its wording, IPs or SDKs:
 
-Strength ramps are linear between a benign baseline and a saturation point, multiplied by a
-volume confidence ``min(1, n / n0)`` so small samples cannot saturate. Multi-user applications
-that send per-end-user ids are discounted in proportion to how many distinct end users they
-carry, which is what separates a tutoring app or router from a single harvester.
+* **economics** (``harvest``): many *distinct*, *single-shot* prompts with *long answers* -- a
+  dataset being generated -- that either sweep several task areas (a general distillation), or go
+  far beyond the benign population's answer volume in one area (a domain clone), or run around
+  the clock. Reasoning-eliciting wording is only a weak extra (it is cheap to change).
+* **volume** (``answer_volume``): answer tokens per window against the benign population.
+* **parameters** (``logit_probe``): logprobs at one-token outputs with a logit bias that sweeps the
+  vocabulary (many token sets, or wide ones) -- a classifier biasing its own two labels never does.
+* **structure** (``empty_turn_harvest``, ``prompt_resampling``): empty/template-only user turns
+  with long answers (Magpie); one prompt resampled over and over for long answers (Self-Instruct).
+* **model** (``release_pivot``): harvest-shaped traffic that *splits* onto a just-released model
+  while it keeps the old one (a migrating customer moves everything).
+* **wording** (``reverse_rationale``, ``rubric_grading``, ``meta_prompt``): phrase rules, capped
+  low: one weak input, never enough for a throttle on their own.
+* **account** (``young_account``): a harvest-shaped key on an account days old.
 
-Assumes rates in the stats are fractions of the window's requests. Costs a few dozen float
-operations per window.
+Benign look-alikes share single traits (eval harnesses: distinct single-shot prompts; tutoring and
+content apps: long answers; judges: rubric wording; classifiers: logprobs with a logit bias), which
+is why every rule is a product of traits and volume confidence. End-user ids discount a key only
+when they behave like a population of people (many ids, repeat visits); ids that are new on every
+request, or a handful reused thousands of times, are ignored.
 
->>> s = {"n": 800.0, "rate_logit_probe": 0.9, "rate_one_token": 0.9}
->>> round(key_evidence({"1h": s}, new_model_share=0.0)[0].strength, 2)
+Raw strengths are mapped through a :class:`~detector.calibration.Calibration`: the benign
+population's own extreme (its 99.9th percentile per rule) becomes the floor, so a rule fires only
+beyond what benign keys do. A ``block`` needs two families strong at once (see
+:func:`families_strong`).
+
+Cost: a few dozen float operations per window.
+
+>>> s = {"n": 800.0, "rate_logit_probe": 0.9, "rate_one_token": 0.9, "rate_wide_bias": 1.0}
+>>> round(key_evidence({"1h": s})[0].strength, 2)
 1.0
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from detector.calibration import Calibration
+from detector.shape import conf, economics, harvest_shape, harvested_tokens, people_discount, ramp, reasoning_share
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,102 +54,125 @@ class Evidence:
     value: float
     baseline: float
     horizon: str
-    blockable: bool = False   # strong and specific enough to justify a block
+    blockable: bool = False   # specific enough to take part in a block
+    family: str = ""          # behaviour it reads: economics, volume, parameters, structure, ...
 
 
-def ramp(x: float, lo: float, hi: float) -> float:
-    """0 at ``lo``, 1 at ``hi``, linear in between."""
-    if x <= lo:
-        return 0.0
-    if x >= hi:
-        return 1.0
-    return (x - lo) / (hi - lo)
+# Volume needed before a window's shape counts: (requests for zero, requests for full confidence).
+VOLUME = {"1h": (15.0, 120.0), "24h": (30.0, 300.0)}
+# Harvested answer tokens per window that count as deep at the least, whatever the calibration says.
+HARVESTED_TOKENS = {"1h": 2e5, "24h": 1e6}
 
 
-def conf(n: float, n0: float) -> float:
-    """Volume confidence: how much a window of ``n`` requests can be trusted."""
-    return min(1.0, n / n0)
+def _deep(cal: Calibration, horizon: str) -> float:
+    """Harvested tokens beyond which a window is deep: the benign extreme, at least the floor."""
+    return max(cal.feature_quantile(horizon, "harvested_tokens", 0.999, 0.0), HARVESTED_TOKENS[horizon])
 
 
-def multi_user_discount(s: dict[str, float]) -> float:
-    """1 for a single-caller key; toward 0 for an app that attributes traffic to many end users."""
-    return 1.0 - s.get("end_user_share", 0.0) * ramp(s.get("end_users", 0.0), 3.0, 25.0)
+def harvest(s: dict[str, float], day: dict[str, float], horizon: str, cal: Calibration) -> tuple[float, float]:
+    """(strength, what drove it) of dataset generation in one window.
+
+    The shape must be there (alone it scores 0.25 at full volume); it counts fully when the window
+    also sweeps task areas (>= 3.5), or its harvested answer tokens are a multiple of the benign
+    extreme, or (24 h) it runs around the clock; reasoning wording adds at most a quarter of that."""
+    lo, hi = VOLUME[horizon]
+    volume = ramp(s.get("n", 0.0), lo, hi)
+    shape = harvest_shape(s)
+    if volume <= 0.0 or shape <= 0.0:
+        return 0.0, 0.0
+    coverage = ramp(s.get("domains", 0.0), 2.0, 3.5)
+    q = _deep(cal, horizon)
+    depth = ramp(harvested_tokens(s), q, 4.0 * q)
+    clock = ramp(s.get("hours_active", 0.0), 19.0, 23.0) if horizon == "24h" else 0.0
+    drive = max(coverage, depth, 0.6 * clock, 0.25 * reasoning_share(s))
+    greedy = 1.0 - 0.3 * s.get("rate_greedy", 0.0)
+    return shape * (0.25 + 0.75 * drive) * volume * people_discount(day) * greedy, drive
 
 
-def output_heavy(s: dict[str, float]) -> float:
-    """Long answers to short prompts: the economics of dataset generation (signal 18)."""
-    return max(ramp(s.get("out_in_ratio", 0.0), 3.0, 8.0), ramp(s.get("out_tokens_mean", 0.0), 800.0, 2000.0))
+def _rule(name: str, strength: float, value: float, baseline: float, horizon: str, family: str,
+          blockable: bool = False) -> Evidence | None:
+    return Evidence(name, strength, value, baseline, horizon, blockable, family) if strength > 0.0 else None
 
 
-def reasoning_share(s: dict[str, float]) -> float:
-    """Share of requests eliciting reasoning traces (CoT wording, thinking budgets, reverse
-    rationalisation, explanation system prompts, or shallow synthetic tool-use transcripts)."""
-    return max(s.get("rate_cot", 0.0), s.get("rate_reverse_rationale", 0.0), s.get("rate_thinking", 0.0),
-               s.get("rate_system_explain", 0.0), s.get("rate_tools", 0.0) * ramp(2.5 - s.get("depth_mean", 1.0), 0.0, 1.0))
-
-
-def distillation_strength(s: dict[str, float], n0: float, base: float = 0.4) -> float:
-    """Output-heavy, reasoning-eliciting traffic from one caller at volume, more so when templated
-    and content-diverse (a prompt factory filling slots)."""
-    n = s.get("n", 0.0)
-    if n < 3:
-        return 0.0
-    templated = max(ramp(s.get("top_skeleton_share", 0.0), 0.1, 0.3),
-                    ramp(1.0 - s.get("distinct_skeleton_ratio", 1.0), 0.5, 0.8))
-    diverse = ramp(s.get("distinct_prompt_ratio", 0.0), 0.3, 0.6)
-    factory = base + (1.0 - base) * (templated + diverse) / 2.0
-    return (output_heavy(s) * (0.3 + 0.7 * reasoning_share(s)) * factory * conf(n, n0)
-            * multi_user_discount(s))
-
-
-def _rate_rule(name: str, s: dict[str, float], horizon: str, rate: float, lo: float, hi: float,
-               n0: float, blockable: bool) -> Evidence | None:
-    strength = ramp(rate, lo, hi) * conf(s.get("n", 0.0), n0)
-    if strength <= 0.0:
-        return None
-    return Evidence(name, strength, rate, lo, horizon, blockable)
-
-
-def key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: float,
-                 old_model_share_24h: float = 0.0) -> list[Evidence]:
-    """All evidence for one key's windows (``stats``: horizon -> features), strongest first."""
-    out: list[Evidence] = []
-    for horizon, n0_fast, n0_slow in (("1h", 40.0, 300.0), ("24h", 60.0, 250.0)):
+def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: float = 0.0,
+                     old_model_share_24h: float = 0.0, account_age_d: float = -1.0,
+                     calibration: Calibration | None = None) -> list[Evidence]:
+    """Every rule's uncalibrated strength for one key (``stats``: horizon -> window features)."""
+    cal = calibration or Calibration.default()
+    day = stats.get("24h") or {}
+    out: list[Evidence | None] = []
+    for horizon in ("1h", "24h"):
         s = stats.get(horizon)
         if not s or s.get("n", 0.0) <= 0:
             continue
         g = s.get
+        n = g("n", 0.0)
+        fast = conf(n, 40.0 if horizon == "1h" else 60.0)
+        h, drive = harvest(s, day or s, horizon, cal)
+        out.append(_rule("harvest", h, drive, 0.25, horizon, "economics", True))
+        q = _deep(cal, horizon)
+        out.append(_rule("answer_volume", ramp(harvested_tokens(s), 2.0 * q, 8.0 * q), harvested_tokens(s), q,
+                         horizon, "volume", True))   # volume is volume, however many end users it serves
         probe = min(g("rate_logit_probe", 0.0), max(g("rate_one_token", 0.0), g("rate_logprobs", 0.0)))
-        rules = [
-            _rate_rule("logit_probe", s, horizon, probe, 0.05, 0.3, n0_fast, True),
-            _rate_rule("reverse_rationale", s, horizon, g("rate_reverse_rationale", 0.0) * multi_user_discount(s),
-                       0.05, 0.3, n0_fast, True),
-            _rate_rule("rubric_grading", s, horizon,
-                       g("rate_rubric", 0.0) * ramp(g("distinct_prompt_ratio", 0.0), 0.4, 0.8) * multi_user_discount(s),
-                       0.1, 0.5, 2 * n0_fast, False),
-            _rate_rule("empty_turn_harvest", s, horizon,
-                       g("rate_empty_turn", 0.0) * ramp(g("out_tokens_mean", 0.0), 100.0, 400.0),
-                       0.1, 0.4, n0_fast, True),
-            _rate_rule("meta_prompt", s, horizon, g("rate_meta_prompt", 0.0), 0.1, 0.4, n0_fast / 2, True),
-        ]
-        out.extend(r for r in rules if r is not None)
-        if horizon == "24h":   # around-the-clock harvesting below hourly volumes: low and slow
-            d = distillation_strength(s, 120.0, base=0.6) * ramp(g("hours_active", 0.0), 10.0, 18.0)
-        else:
-            d = distillation_strength(s, n0_slow)
-        if d > 0:
-            out.append(Evidence("distillation_template", d, g("distinct_prompt_ratio", 0.0), 0.5, horizon,
-                                d >= 0.9 and g("n", 0.0) >= 2000))
-        if horizon == "1h" and new_model_share > 0:
-            pivot = (ramp(new_model_share, 0.25, 0.5) * ramp(old_model_share_24h, 0.2, 0.5)
-                     * conf(s["n"], 100.0) * output_heavy(s) * multi_user_discount(s))
-            if pivot > 0:
-                out.append(Evidence("release_pivot", pivot, new_model_share, 0.05, horizon, False))
+        sweep = max(g("rate_wide_bias", 0.0), ramp(g("bias_sets", 0.0), 3.0, 30.0))
+        out.append(_rule("logit_probe", ramp(probe, 0.05, 0.3) * sweep * fast, probe, 0.05, horizon, "parameters",
+                         True))
+        out.append(_rule("bias_sweep", ramp(g("bias_sets", 0.0), 10.0, 30.0) * ramp(probe, 0.05, 0.3) * fast,
+                         g("bias_sets", 0.0), 10.0, horizon, "structure", True))
+        empty = g("rate_empty_turn", 0.0) * ramp(g("out_tokens_mean", 0.0), 100.0, 400.0)
+        out.append(_rule("empty_turn_harvest", ramp(empty, 0.1, 0.4) * fast, empty, 0.1, horizon, "structure", True))
+        repeats = max(1.0 - g("distinct_prompt_ratio", 1.0), g("rate_multi_sample", 0.0))
+        out.append(_rule("prompt_resampling", ramp(repeats, 0.8, 0.97) * ramp(g("out_tokens_mean", 0.0), 300.0, 800.0)
+                         * ramp(n, 30.0, 200.0) * people_discount(day or s), repeats, 0.8, horizon, "structure",
+                         True))
+        novel = ramp(g("distinct_prompt_ratio", 0.0), 0.4, 0.8) * people_discount(day or s) * fast
+        for name, rate in (("reverse_rationale", g("rate_reverse_rationale", 0.0)),
+                           ("rubric_grading", g("rate_rubric", 0.0)), ("meta_prompt", g("rate_meta_prompt", 0.0))):
+            out.append(_rule(name, 0.35 * ramp(rate, 0.1, 0.5) * novel, rate, 0.1, horizon, "wording"))
+        if account_age_d >= 0:
+            young = ramp(30.0 - account_age_d, 0.0, 25.0) * harvest_shape(s) * ramp(n, *VOLUME[horizon])
+            out.append(_rule("young_account", 0.5 * young, account_age_d, 30.0, horizon, "account"))
+    s1 = stats.get("1h")
+    if s1 and new_model_share > 0:
+        split = ramp(new_model_share, 0.25, 0.45) * (1.0 - ramp(new_model_share, 0.85, 0.98))
+        shape = max(harvest_shape(s1), harvest_shape(day)) if day else harvest_shape(s1)
+        pivot = (split * ramp(old_model_share_24h, 0.3, 0.6) * shape
+                 * ramp((day or s1).get("n", 0.0), 50.0, 300.0) * people_discount(day or s1))
+        out.append(_rule("release_pivot", pivot, new_model_share, 0.25, "1h", "model"))
+    return _strongest(e for e in out if e is not None)
+
+
+def _strongest(evidence: object) -> list[Evidence]:
     best: dict[str, Evidence] = {}
-    for e in out:
+    for e in evidence:  # type: ignore[attr-defined]
         if e.signal not in best or e.strength > best[e.signal].strength:
             best[e.signal] = e
     return sorted(best.values(), key=lambda e: (-e.strength, e.signal))
+
+
+# A cluster's pooled window is judged by the key rule; benign keys give its floor.
+_SAME_RULE = {"cluster_harvest": "harvest"}
+
+
+def calibrated(evidence: list[Evidence], cal: Calibration) -> list[Evidence]:
+    """Strengths re-scaled above the benign population's extreme of each rule (its floor)."""
+    out = []
+    for e in evidence:
+        floor = max(cal.floor(e.signal), cal.floor(_SAME_RULE.get(e.signal, e.signal)))
+        strength = ramp(e.strength, floor, floor + (1.0 - floor) * 0.6) if floor > 0 else e.strength
+        if strength > 0:
+            out.append(Evidence(e.signal, strength, e.value, e.baseline, e.horizon, e.blockable, e.family))
+    return sorted(out, key=lambda e: (-e.strength, e.signal))
+
+
+def key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: float = 0.0,
+                 old_model_share_24h: float = 0.0, account_age_d: float = -1.0,
+                 calibration: Calibration | None = None) -> list[Evidence]:
+    """All calibrated evidence for one key's windows, strongest first."""
+    cal = calibration or Calibration.default()
+    raw = raw_key_evidence(stats, new_model_share=new_model_share, old_model_share_24h=old_model_share_24h,
+                           account_age_d=account_age_d, calibration=cal)
+    return calibrated(raw, cal)
 
 
 def combine(evidence: list[Evidence]) -> float:
@@ -141,27 +183,38 @@ def combine(evidence: list[Evidence]) -> float:
     return 1.0 - p
 
 
-def cluster_evidence(s: dict[str, float]) -> list[Evidence]:
-    """Evidence for a linked group of keys from its pooled 24-hour window, strongest first.
+def families_strong(evidence: list[Evidence], at: float = 0.7) -> int:
+    """How many behaviour families have evidence of at least ``at`` (a block needs two)."""
+    return len({e.family for e in evidence if e.strength >= at and e.family})
 
-    The pooled window is judged like one key (harvesting shows in the pool even when every member
-    is a light user), plus coordination: many accounts created within hours of each other, young.
-    """
-    out: list[Evidence] = []
+
+def raw_cluster_evidence(s: dict[str, float], calibration: Calibration | None = None) -> list[Evidence]:
+    """Uncalibrated evidence for a linked group of keys from its pooled 24-hour window.
+
+    The pool is judged like one key (harvesting shows in the pool even when every member is a
+    light user): its harvest shape and drive at pooled volume. Coordination adds to it: accounts
+    created within hours of each other, keys active in the same 5-minute slots, shared payment
+    instruments across accounts."""
+    cal = calibration or Calibration.default()
     keys = s.get("keys", 0.0)
-    light = ramp(120.0 - s.get("n_per_key", 0.0), 0.0, 60.0)   # each member looks like a light user
-    pooled = dict(s, end_users=0.0, end_user_share=0.0)
-    d = distillation_strength(pooled, 150.0) * ramp(keys, 3.0, 10.0)
-    if d > 0:
-        out.append(Evidence("cluster_distillation", d, s.get("distinct_prompt_ratio", 0.0), 0.5, "24h", False))
-    reasoning = max(s.get("rate_cot", 0.0), s.get("rate_reverse_rationale", 0.0), s.get("rate_rubric", 0.0))
+    out: list[Evidence | None] = []
+    h, drive = harvest(s, dict(s, end_users=0.0, end_user_share=0.0), "24h", cal)
+    out.append(_rule("cluster_harvest", h * ramp(keys, 3.0, 8.0), drive, 0.25, "24h", "economics", True))
+    shape = harvest_shape(s) * (1.0 - s.get("one_org", 0.0))   # one organisation's fleet is one customer
     spread = s.get("creation_spread_h", -1.0)
-    age = s.get("account_age_d", -1.0)
-    if spread >= 0 and age >= 0 and s.get("accounts", 0.0) >= 5:
-        coord = (ramp(24.0 - spread, 0.0, 22.0) * ramp(60.0 - age, 0.0, 45.0) * ramp(keys, 5.0, 20.0)
-                 * max(light, 0.5) * ramp(s.get("distinct_prompt_ratio", 0.0), 0.3, 0.7))
-        if coord > 0:
-            out.append(Evidence("coordinated_accounts", 0.5 * coord, spread, 24.0 * 30, "24h", False))
-    if reasoning > 0 and d > 0:
-        out.append(Evidence("cluster_reasoning_harvest", 0.3 * reasoning * d, reasoning, 0.05, "24h", False))
-    return sorted(out, key=lambda e: (-e.strength, e.signal))
+    if spread >= 0 and s.get("accounts", 0.0) >= 5:
+        burst = ramp(48.0 - spread, 0.0, 36.0) * ramp(keys, 5.0, 20.0) * shape
+        out.append(_rule("coordinated_accounts", 0.6 * burst, spread, 48.0, "24h", "account"))
+    sync = s.get("coactivity", 0.0)
+    out.append(_rule("synchronised_keys", ramp(sync, 0.3, 0.7) * ramp(keys, 5.0, 20.0) * shape, sync, 0.3, "24h",
+                     "timing", True))
+    shared_pay = s.get("payment_share", 0.0)
+    out.append(_rule("shared_payment", 0.8 * ramp(shared_pay, 0.3, 0.8) * ramp(keys, 5.0, 20.0) * shape,
+                     shared_pay, 0.3, "24h", "account", True))
+    return _strongest(e for e in out if e is not None)
+
+
+def cluster_evidence(s: dict[str, float], calibration: Calibration | None = None) -> list[Evidence]:
+    """Calibrated evidence for a cluster's pooled window, strongest first."""
+    cal = calibration or Calibration.default()
+    return calibrated(raw_cluster_evidence(s, cal), cal)

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+
+from xxhash import xxh3_64_intdigest
 from typing import NamedTuple
 
-from detector.record import Event
-from detector.signals import (estimated_input_tokens, last_user_message, parameter_signals, system_signals,
-                              text_signals, turn_signals)
-from detector.text import (Analysis, analyse, cap, dominant_script, hash_str, ip_prefix, joined_fingerprint,
-                           signature, skeleton_fp, ua_family)
+from detector.domains import domain_of
+from detector.record import Event, Message
+from detector.signals import (estimated_input_tokens, last_user_message, output_signals, parameter_signals,
+                              shape_signals, system_signals, text_signals, turn_signals)
+from detector.text import (SEED, Analysis, analyse, cap, dominant_script, fingerprint, hash_str, ip_prefix,
+                           joined_fingerprint, signature, skeleton_fp, ua_family)
 
 
 @dataclass(slots=True)
@@ -45,6 +48,9 @@ class EventFeatures:
     user_agent: str         # SDK family and major version, "" when absent
     end_user_fp: int        # xxh3-64 of end_user_id, 0 when absent
     status: int             # HTTP status, 0 when absent
+    bias_fp: int = 0        # xxh3-64 of the request's set of logit-bias token ids (or of its size), 0 if none
+    head_fp: int = 0        # xxh3-64 of the conversation's first user turn: equal along one conversation
+    request_fp: int = 0     # xxh3-64 of request_id, 0 when absent (drops retried duplicates)
 
 
 class _SystemView(NamedTuple):
@@ -96,7 +102,7 @@ def extract(ev: Event) -> EventFeatures:
     (47, 11, '203.0.113.0/24', 'anthropic-python/0', 0, 1)
     >>> from detector.signals import Signal
     >>> Signal(f.flags)
-    <Signal.COT|LONG_OUTPUT: 4097>
+    <Signal.COT|LONG_OUTPUT|DOMAIN_CHAT|SINGLE_SHOT: 10489857>
     >>> from detector.text import fingerprint, skeleton
     >>> f.skeleton_fp == fingerprint(skeleton("Question: Who wrote Hamlet?\\nThink step by step."))
     True
@@ -107,8 +113,10 @@ def extract(ev: Event) -> EventFeatures:
     s = _system_view(cap(ev.system) if ev.system else "")
     script = dominant_script(u.norm)
     input_tokens = estimated_input_tokens(ev, len(user))
+    tools = bool(ev.tools) or (bool(ev.messages) and ev.messages[-1].role == "tool")
     flags = (parameter_signals(ev, input_tokens) | turn_signals(ev, u.norm)
-             | text_signals(u.norm, u.tokens, script) | s.flags)
+             | text_signals(u.norm, u.tokens, script) | s.flags
+             | shape_signals(ev, domain_of(u, tools=tools, chars=len(user))) | output_signals(ev.output))
     return EventFeatures(
         ts_ms=ev.ts_ms,
         api_key_id=ev.api_key_id,
@@ -129,4 +137,44 @@ def extract(ev: Event) -> EventFeatures:
         user_agent=ua_family(ev.user_agent),
         end_user_fp=hash_str(ev.end_user_id) if ev.end_user_id else 0,
         status=ev.status or 0,
+        bias_fp=bias_fingerprint(ev),
+        request_fp=hash_str(ev.request_id) if ev.request_id else 0,
+        head_fp=head_fingerprint(ev, u.norm_bytes if last is not None and _first_user(ev) is last else None),
     )
+
+
+def _first_user(ev: Event) -> Message | None:
+    return next((m for m in ev.messages if m.role == "user"), None)
+
+
+def head_fingerprint(ev: Event, first_norm: bytes | None = None) -> int:
+    """Fingerprint of the conversation's opening user turn (normalised), 0 without one.
+
+    Requests along one conversation (a chat, an agent loop) repeat its opening turn; a harvest of
+    dataset items -- single prompts or fabricated transcripts -- opens a new conversation every
+    time. ``first_norm`` passes the already normalised opening turn when the caller has it.
+
+    >>> a = Event(0, "k", messages=(Message("user", "Fix the test"), Message("assistant", "ok"),
+    ...                             Message("user", "thanks")))
+    >>> head_fingerprint(a) == head_fingerprint(Event(0, "k", messages=(Message("user", "fix the  test"),)))
+    True
+    """
+    if first_norm is not None:
+        return xxh3_64_intdigest(first_norm, SEED) if first_norm else 0
+    first = _first_user(ev)
+    return fingerprint(first.content) if first is not None and first.content else 0
+
+
+def bias_fingerprint(ev: Event) -> int:
+    """Fingerprint of the request's logit-bias token set: xxh3 of the sorted ids, or of the map's
+    size when only the size was logged; 0 without a bias. A classifier biasing the same two labels
+    has one fingerprint all day; a vocabulary sweep has a new one per request.
+
+    >>> bias_fingerprint(Event(0, "k")), bias_fingerprint(Event(0, "k", logit_bias_ids=(5, 9))) != 0
+    (0, True)
+    """
+    if ev.logit_bias_ids:
+        return hash_str(",".join(map(str, ev.logit_bias_ids)))
+    if ev.logit_bias_size:
+        return hash_str(f"size:{ev.logit_bias_size}")
+    return 0

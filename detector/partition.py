@@ -47,10 +47,12 @@ class PartitionState:
     watermark_ms: int = -1
     closed_until_ms: int = -1    # every fine bucket ending at or before this is closed
     late: int = 0
+    duplicates: int = 0          # records whose request id the key had just counted (retries)
     dirty: set[str] = field(default_factory=set)  # keys changed since the last persist
 
     def add(self, f: EventFeatures) -> bool:
-        """Count one event; returns False (and counts it late) if its bucket has closed."""
+        """Count one event; returns False if its bucket has closed (counted in ``late``) or its
+        request id repeats one of the key's last few (counted in ``duplicates``)."""
         fine = self.config.fine_bucket_ms
         start = f.ts_ms - f.ts_ms % fine
         if start < self.closed_until_ms:
@@ -59,6 +61,9 @@ class PartitionState:
         kw = self.keys.get(f.api_key_id)
         if kw is None:
             kw = self.keys[f.api_key_id] = KeyWindows(f.api_key_id)
+        if kw.seen(f.request_fp):
+            self.duplicates += 1
+            return False
         kw.add(f, fine)
         keys = self.active.get(start)
         if keys is None:
@@ -119,6 +124,8 @@ class PartitionState:
                 skeletons=day.top_skeletons.top(4),
                 ip_prefix=max(sorted(kw.ip_prefixes), key=kw.ip_prefixes.__getitem__, default=""),
                 user_agent=max(sorted(kw.user_agents), key=kw.user_agents.__getitem__, default=""),
+                signatures=sorted(kw.signatures.items(), key=lambda sc: (-sc[1], sc[0])),
+                activity=f"{kw.activity(start - start % cfg.coarse_bucket_ms, max(cfg.horizons_ms.values())):x}",
             ))
         self._expire(end)
         return Epoch(end, summaries)

@@ -38,28 +38,29 @@ if TYPE_CHECKING:
     from detector.replay import ReplayResult, Timeline
 
 SIGNAL_HELP: dict[str, str] = {
-    "logit_probe": "Requests combine a large logit_bias map with logprobs and one-token outputs: the pattern "
-                   "used to reconstruct the model's output projection layer.",
-    "reverse_rationale": "Prompts hand the model a finished answer and ask for the step-by-step reasoning behind "
-                         "it, harvesting reasoning traces for training.",
-    "rubric_grading": "Diverse prompts ask the model to grade or score answers against a rubric: the model is "
-                      "being used as a reward model.",
+    "harvest": "Many long answers to new, single-shot prompts -- a dataset being generated -- swept across task "
+               "areas, or far beyond what benign keys harvest, or around the clock.",
+    "answer_volume": "Harvested answer tokens several times the benign population's extreme for the window.",
+    "logit_probe": "Logprobs at one-token outputs with a logit bias that sweeps the vocabulary: the pattern used "
+                   "to reconstruct the model's output projection layer.",
+    "bias_sweep": "Many distinct logit-bias token sets while probing logprobs (a label classifier keeps one).",
     "empty_turn_harvest": "Empty or template-only user turns that elicit long outputs (Magpie-style harvesting of "
                           "the model's own instruction distribution).",
-    "meta_prompt": "One fixed meta-prompt asks for numbered lists of new instructions (Self-Instruct/Alpaca-style "
-                   "synthetic data generation).",
-    "distillation_template": "A few prompt skeletons filled with ever-new content, output-heavy and reasoning-"
-                             "eliciting, at volume: systematic distillation traffic.",
-    "release_pivot": "Traffic moved abruptly to a newly released model while keeping the same output-heavy "
-                     "pattern, as campaigns do within a day of a release.",
+    "prompt_resampling": "The same prompts sent over and over for long answers (Self-Instruct-style sampling).",
+    "release_pivot": "Harvest-shaped traffic split onto a newly released model while keeping the old one, as "
+                     "campaigns do within a day of a release (a migrating customer moves everything).",
+    "reverse_rationale": "Wording: prompts hand over a finished answer and ask for the reasoning behind it (weak).",
+    "rubric_grading": "Wording: prompts ask the model to grade answers against a rubric (weak).",
+    "meta_prompt": "Wording: a meta-prompt asks for numbered lists of new instructions (weak).",
+    "young_account": "A harvest-shaped key on an account days old (weak).",
     "anomalous_window": "The key's window statistics are far from what the anomaly model learned from normal "
                         "traffic; on its own this can only lead to observe.",
-    "cluster_distillation": "The pooled traffic of linked keys looks like distillation even though each member "
-                            "looks like a light user.",
-    "coordinated_accounts": "Linked keys belong to many young accounts created within hours of each other, each "
-                            "sending little traffic: a farmed account network.",
-    "cluster_reasoning_harvest": "A linked group of keys collectively elicits chain-of-thought, rationales or "
-                                 "rubric grading at volume.",
+    "analyst_similarity": "Similar to windows analysts confirmed as extraction; on its own only observe.",
+    "cluster_harvest": "The pooled traffic of linked keys is a harvest even though each member looks like a "
+                       "light user.",
+    "synchronised_keys": "Linked keys are active in the same 5-minute slots all day: one scheduler drives them.",
+    "shared_payment": "Linked keys' accounts pay with the same instruments.",
+    "coordinated_accounts": "Linked keys belong to accounts created within hours of each other.",
 }
 
 SEVERITIES = ("low", "medium", "high", "critical")

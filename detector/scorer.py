@@ -11,7 +11,9 @@ clusters it finds, then turns scores into actions with hysteresis:
 * an active decision is refreshed (same alert id, later expiry) while the behaviour continues and
   lifted by a tombstone when it expires in event time;
 * windows of flagged subjects are never learned by the anomaly model;
-* keys of allow-listed accounts (contractual synthetic-data customers) are never actioned;
+* keys of allow-listed accounts (contractual synthetic-data customers: ``Config.allowlist_accounts``
+  or ``allowlisted`` in the account's profile, :mod:`detector.profiles`) are never actioned;
+  profiles are queued by :meth:`Scorer.add_profile` and apply at their ``updated_at`` like labels;
 * analyst labels (:mod:`detector.feedback`) apply at the first epoch at or after their
   ``effective_at``: a dismissal silences the subject for its TTL and teaches the supervised model
   that its windows are benign; a confirmation teaches it they are extraction.
@@ -34,12 +36,16 @@ from typing import Any
 from detector.alerts import LEVELS, build_alert, build_decision, decision_key, refresh_decision
 from detector.anomaly import WindowAnomaly
 from detector.config import Config
-from detector.evidence import Evidence, cluster_evidence, combine, key_evidence
+from detector.calibration import Calibration, CalibrationBuilder
+from detector.evidence import Evidence, cluster_evidence, combine, families_strong, key_evidence, raw_key_evidence
 from detector.feedback import Label, SupervisedModel
 from detector.linkage import Linkage
+from detector.profiles import ProfileBook, ProfileUpdate
 from detector.summary import WindowSummary
 
 _HOUR_MS = 3_600_000
+_DAY_MS = 24 * _HOUR_MS
+_WEAK_FAMILIES = ("", "wording", "account")
 _NEW_MODEL_MS = 24 * _HOUR_MS
 _MODEL_HISTORY_MS = 6 * _HOUR_MS
 
@@ -79,6 +85,10 @@ class Scorer:
         self.pending_labels: list[Label] = []
         self.labels: dict[str, Label] = {}          # subject -> label in force
         self.cluster_stats: dict[str, dict[str, float]] = {}
+        self.profiles = ProfileBook()               # account profiles in force (org, payment, tier, ...)
+        self.calibration = Calibration.load(config.calibration_file) if config.calibration_file \
+            else Calibration.default()
+        self.collector: CalibrationBuilder | None = None   # set by `detector calibrate` only
 
     # ----------------------------------------------------------------- labels
     def add_label(self, label: Label) -> None:
@@ -95,6 +105,17 @@ class Scorer:
                 self.supervised.learn(stats, label.verdict == "confirmed")
         for subject in [s for s, lb in self.labels.items() if lb.effective_ms + lb.ttl_s * 1000 <= epoch_ms]:
             del self.labels[subject]
+
+    # --------------------------------------------------------------- profiles
+    def add_profile(self, update: ProfileUpdate) -> None:
+        """Queue an account profile (or its deletion); it applies like a label, at the first epoch
+        at or after its ``updated_at`` (without one: the next epoch)."""
+        self.profiles.queue(update)
+
+    def _allowlisted(self, account_id: str | None) -> bool:
+        """Contract allow-list: the configured accounts or a profile marked ``allowlisted``."""
+        return account_id is not None and (account_id in self.config.allowlist_accounts
+                                           or self.profiles.is_allowlisted(account_id))
 
     def _last_stats(self, label: Label) -> dict[str, float] | None:
         if label.kind == "cluster":
@@ -145,11 +166,18 @@ class Scorer:
                 self.model_first_seen.setdefault(m, epoch_ms)
         new = self._new_models(epoch_ms)
         self._apply_labels(epoch_ms)
+        self.profiles.apply_due(epoch_ms)
         cfg = self.config
         for s in summaries:
-            self.linkage.update(s)
+            self.linkage.update(s, self.profiles, allowed=self._allowlisted(s.account_id))
             new_1h, old_24h = self._model_shares(s, new)
-            evidence = key_evidence(s.stats, new_model_share=new_1h, old_model_share_24h=old_24h)
+            created = self.profiles.created_ms(s.account_id, s.account_created_ms)
+            context = dict(new_model_share=new_1h, old_model_share_24h=old_24h,
+                           account_age_d=(epoch_ms - created) / _DAY_MS if created is not None else -1.0)
+            evidence = key_evidence(s.stats, calibration=self.calibration, **context)
+            if self.collector is not None:
+                self.collector.observe(s.api_key_id, raw_key_evidence(s.stats, calibration=self.calibration,
+                                                                      **context), s.stats)
             score = combine(evidence)
             strengths = {h: self.anomaly.strength(h, s.stats[h]) for h in self.anomaly.models if h in s.stats}
             a_h = max(strengths, key=lambda h: (strengths[h], h), default="")
@@ -167,17 +195,17 @@ class Scorer:
                 for h in self.anomaly.models:
                     if h in s.stats:
                         self.anomaly.learn(h, s.stats[h])
-            allowed = dismissed or (s.account_id is not None and s.account_id in cfg.allowlist_accounts)
+            allowed = dismissed or self._allowlisted(s.account_id)
             self._decide(out, "key", s.api_key_id, [s.api_key_id], [s.account_id] if s.account_id else [],
                          score, evidence, s.stats, epoch_ms, allowed)
         if self.epochs % cfg.linkage_rebuild_epochs == 0:
             clusters = self.linkage.clusters(epoch_ms)
             self.cluster_stats = {c.cluster_id: c.stats for c in clusters}
             for c in clusters:
-                evidence = cluster_evidence(c.stats)
+                evidence = cluster_evidence(c.stats, self.calibration)
                 evidence, score, dismissed = self._feedback(decision_key("cluster", c.cluster_id), c.stats,
                                                             evidence, combine(evidence))
-                allowed = dismissed or (bool(c.account_ids) and all(a in cfg.allowlist_accounts for a in c.account_ids))
+                allowed = dismissed or (bool(c.account_ids) and all(self._allowlisted(a) for a in c.account_ids))
                 self._decide(out, "cluster", c.cluster_id, c.members, c.account_ids, score, evidence,
                              {"24h": c.stats}, epoch_ms, allowed)
         self._expire(out, epoch_ms)
@@ -185,13 +213,21 @@ class Scorer:
 
     # -------------------------------------------------------------- decisions
     def _level(self, score: float, evidence: list[Evidence]) -> int:
+        """Block: two behaviour families strong at once, one of them specific; throttle: one
+        behaviour rule of real strength (wording, account age and anomaly alone only observe)."""
         cfg = self.config
-        if score >= cfg.block_threshold and any(e.blockable and e.strength >= 0.9 for e in evidence):
+        behaviour = [e for e in evidence if e.family not in _WEAK_FAMILIES]
+        if (score >= cfg.block_threshold and families_strong(behaviour) >= 2
+                and any(e.blockable and e.strength >= 0.9 for e in behaviour)):
             return 3
-        if score >= cfg.throttle_threshold and any(e.signal not in ("anomalous_window", "analyst_similarity")
-                                                   and e.strength >= 0.3 for e in evidence):
+        if score >= cfg.throttle_threshold and any(e.strength >= 0.5 for e in behaviour):
             return 2
         return 1 if score >= cfg.observe_threshold else 0
+
+    @property
+    def model_version(self) -> str:
+        """The detector version and the calibration it runs on, as alerts carry it."""
+        return f"{self.config.model_version}+{self.calibration.version}"
 
     def _decide(self, out: ScorerOutput, kind: str, subject_id: str, keys: list[str], accounts: list[str],
                 score: float, evidence: list[Evidence], stats: dict[str, dict[str, float]], epoch_ms: int,
@@ -216,7 +252,7 @@ class Scorer:
                                 score=score, epoch_ms=epoch_ms, horizon_ms=cfg.horizons_ms.get(horizon, _HOUR_MS),
                                 requests=int(stats.get(horizon, stats.get("24h", {})).get("n", 0)),
                                 evidence=evidence or [Evidence("score", score, score, 0.0, horizon)],
-                                ttl_s=ttl_s, model_version=cfg.model_version)
+                                ttl_s=ttl_s, model_version=self.model_version)
             out.alerts.append(alert)
             state.level, state.alert_id, state.members = level, alert["alert_id"], len(keys)
             state.expires_ms = epoch_ms + ttl_s * 1000

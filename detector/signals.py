@@ -25,8 +25,9 @@ from enum import IntFlag
 from functools import lru_cache
 from typing import NamedTuple
 
+from detector.domains import domain_of
 from detector.record import Event, Message
-from detector.text import Script, analyse, content_tokens, dominant_script, keep_word_codes
+from detector.text import Script, analyse, cap, content_tokens, dominant_script, keep_word_codes
 
 
 class Signal(IntFlag):
@@ -48,11 +49,26 @@ class Signal(IntFlag):
     NON_ENGLISH = 1 << 13         # user text in a non-Latin script or a non-English Latin language
     SYSTEM_EXPLAIN = 1 << 14      # system prompt demands explanations / step-by-step (Orca)
     CENSOR_REWRITE = 1 << 15      # rewrite a (politically sensitive) question in a neutral/safe way
+    # task domain of the user turn (detector.domains.Domain d >= 1 sets bit 15 + d): one-hot
+    DOMAIN_CODE = 1 << 16
+    DOMAIN_MATH = 1 << 17
+    DOMAIN_CHOICE = 1 << 18
+    DOMAIN_TOOL = 1 << 19
+    DOMAIN_DOCUMENT = 1 << 20
+    DOMAIN_CHAT = 1 << 21
+    DOMAIN_PROSE = 1 << 22
+    SINGLE_SHOT = 1 << 23         # one user turn, no assistant or tool turns: a dataset item, not a dialogue
+    REASONED_OUTPUT = 1 << 24     # the logged answer is a worked, multi-step derivation
+    GREEDY = 1 << 25              # temperature <= 0.1 requested
+    WIDE_BIAS = 1 << 26           # logit_bias over more tokens than a label set (> 8)
 
 
 # Plain ints for the hot path: IntFlag arithmetic builds enum objects (~1 µs per operation).
 _COT, _REVERSE, _RUBRIC, _EMPTY, _TEMPLATE, _META, _PROBE, _LOGPROBS, _ONE, _MULTI, _TOOLS, _THINK, \
-    _LONG, _NON_EN, _SYS_EXPLAIN, _CENSOR = (int(s) for s in Signal)
+    _LONG, _NON_EN, _SYS_EXPLAIN, _CENSOR = (int(s) for s in list(Signal)[:16])
+_DOMAIN_SHIFT = 15
+_SINGLE, _REASONED, _GREEDY, _WIDE_BIAS = (int(s) for s in list(Signal)[23:27])
+_WIDE_BIAS_TOKENS = 8
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,6 +319,52 @@ def parameter_signals(ev: Event, input_tokens: int) -> int:
     return flags
 
 
+def shape_signals(ev: Event, domain: int) -> int:
+    """Bits of the request's shape: its task domain (one-hot, :mod:`detector.domains`), whether it
+    is a single-shot item (user turns only: no assistant or tool turn to follow up on), greedy
+    decoding, and a logit bias wider than a label set.
+
+    >>> from detector.domains import Domain
+    >>> Signal(shape_signals(Event(0, "k", temperature=0.0, messages=(Message("user", "hi"),)), Domain.CHAT))
+    <Signal.DOMAIN_CHAT|SINGLE_SHOT|GREEDY: 44040192>
+    """
+    flags = 1 << (_DOMAIN_SHIFT + domain) if domain else 0
+    messages = ev.messages
+    if messages and all(m.role == "user" for m in messages):
+        flags |= _SINGLE
+    if ev.temperature is not None and ev.temperature <= 0.1:
+        flags |= _GREEDY
+    if max(len(ev.logit_bias_ids), ev.logit_bias_size or 0) > _WIDE_BIAS_TOKENS:
+        flags |= _WIDE_BIAS
+    return flags
+
+
+# A worked answer: numbered or bulleted steps, "step k" headers or equation lines, in any language.
+_STEP_LINE_RE = re.compile(r"(?m)^[ \t]*(?:[0-9]{1,2}[.):]|[-*•]|step ?[0-9]|第.{1,3}步|шаг ?[0-9]|paso ?[0-9]"
+                           r"|schritt ?[0-9]|[ée]tape ?[0-9])|^[^\n=]{0,80}=[^\n]{0,80}$|<think>|</think>")
+_REASONED_MIN_STEPS = 3
+
+
+def output_signals(output: str | None) -> int:
+    """REASONED_OUTPUT when the logged answer holds at least three worked steps (numbered or
+    bulleted lines, "step k" headers, equation lines) or a ``<think>`` trace. Reads the capped
+    answer only; an absent answer sets nothing.
+
+    >>> Signal(output_signals("First we add.\\n1. 3 + 4 = 7\\n2. 7 * 2 = 14\\n3. So the answer is 14."))
+    <Signal.REASONED_OUTPUT: 16777216>
+    >>> output_signals("Paris."), output_signals(None)
+    (0, 0)
+    """
+    if not output:
+        return 0
+    found = 0
+    for _ in _STEP_LINE_RE.finditer(cap(output)):
+        found += 1
+        if found >= _REASONED_MIN_STEPS:
+            return _REASONED
+    return 0
+
+
 def turn_signals(ev: Event, user_text_norm: str) -> int:
     """EMPTY_TURN / TEMPLATE_ONLY from the message structure and the normalised last user turn.
 
@@ -405,14 +467,16 @@ def event_signals(ev: Event, user_text_norm: str, system_norm: str) -> int:
     >>> ev = Event(ts_ms=0, api_key_id="k", max_tokens=1, messages=(
     ...     Message("user", "Solve 2+2. Let's think step by step."),))
     >>> Signal(event_signals(ev, "solve 2+2. let's think step by step.", ""))
-    <Signal.COT|ONE_TOKEN: 257>
+    <Signal.COT|ONE_TOKEN|DOMAIN_CHAT|SINGLE_SHOT: 10486017>
     >>> ev = Event(ts_ms=0, api_key_id="k", messages=(Message("user", "<|im_start|>user\\n"),))
     >>> Signal(event_signals(ev, "<|im_start|>user", ""))
-    <Signal.EMPTY_TURN|TEMPLATE_ONLY: 24>
+    <Signal.EMPTY_TURN|TEMPLATE_ONLY|DOMAIN_CHAT|SINGLE_SHOT: 10485784>
     """
     a = analyse(user_text_norm)
     last = last_user_message(ev)
-    input_tokens = estimated_input_tokens(ev, len(last.content or "") if last is not None else 0)
-    return (parameter_signals(ev, input_tokens) | turn_signals(ev, user_text_norm)
+    chars = len(last.content or "") if last is not None else 0
+    tools = bool(ev.tools) or (bool(ev.messages) and ev.messages[-1].role == "tool")
+    return (parameter_signals(ev, estimated_input_tokens(ev, chars)) | turn_signals(ev, user_text_norm)
             | text_signals(user_text_norm, a.tokens, dominant_script(user_text_norm))
-            | system_signals(system_norm))
+            | system_signals(system_norm) | shape_signals(ev, domain_of(a, tools=tools, chars=chars))
+            | output_signals(ev.output))

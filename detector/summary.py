@@ -28,7 +28,27 @@ SIGNAL_BITS: list[tuple[str, int]] = [
 
 
 def _popcount(x: int) -> float:
-    return float(bin(x).count("1"))
+    return float(x.bit_count())
+
+
+# Task areas for breadth: short chat and longer prose are one area (plain language requests).
+AREAS: tuple[tuple[str, ...], ...] = (("domain_code",), ("domain_math",), ("domain_choice",), ("domain_tool",),
+                                      ("domain_document",), ("domain_chat", "domain_prose"))
+_AREA_MIN_SHARE = 0.08
+_AREA_MIN_COUNT = 3
+
+
+def breadth(stats: dict[str, float]) -> float:
+    """How many task areas (code, maths, choice puzzles, tool use, documents, plain language) carry
+    a real share (>= 8% and >= 3 requests) of a window's traffic: 1-2 for an application, 3 or more
+    for a sweep across tasks.
+
+    >>> breadth({"n": 100.0, "rate_domain_code": 0.5, "rate_domain_math": 0.45, "rate_domain_chat": 0.05})
+    2.0
+    """
+    n = stats.get("n", 0.0)
+    floor = max(_AREA_MIN_SHARE, _AREA_MIN_COUNT / n) if n else 1.0
+    return float(sum(1 for area in AREAS if sum(stats.get("rate_" + d, 0.0) for d in area) >= floor - 1e-12))
 
 
 def bucket_stats(b: Bucket) -> dict[str, float]:
@@ -54,10 +74,18 @@ def bucket_stats(b: Bucket) -> dict[str, float]:
         "prompt_chars_p50": b.lengths.quantile(0.5) if b.lengths.count else 0.0,
         "hours_active": _popcount(b.hours),
         "scripts": _popcount(b.scripts),
+        "out_tokens_sum": float(b.out_tok),
+        "end_user_repeat": b.end_user_n / max(b.end_users.estimate(), 1.0) if b.end_user_n else 0.0,
+        "end_user_session_len": b.end_user_n / max(b.user_sessions.estimate(), 1.0) if b.end_user_n else 0.0,
+        "bias_sets": b.bias_sets.estimate(),
+        "distinct_prompts": b.prompts.estimate(),
+        "conversations": b.heads.estimate(),
+        "active_slots": _popcount(b.slots),
     }
     counts = b.flag_counts
     for name, bit in SIGNAL_BITS:
         stats["rate_" + name] = counts[bit] * inv
+    stats["domains"] = breadth(stats)
     return stats
 
 
@@ -75,6 +103,8 @@ class WindowSummary:
     skeletons: list[tuple[int, int]] = field(default_factory=list)  # 24h top skeletons (fp, count)
     ip_prefix: str = ""
     user_agent: str = ""
+    signatures: list[tuple[int, int]] = field(default_factory=list)  # SimHash of system + skeleton, count
+    activity: str = "0"   # hex bitmask of the 5-minute slots with traffic over the last 24 h (oldest first)
 
     def to_json(self) -> bytes:
         """Serialise for the internal summaries topic."""
@@ -85,4 +115,5 @@ class WindowSummary:
         """Inverse of :meth:`to_json`."""
         d = orjson.loads(data)
         d["skeletons"] = [tuple(x) for x in d["skeletons"]]
+        d["signatures"] = [tuple(x) for x in d.get("signatures", ())]
         return cls(**d)

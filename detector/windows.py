@@ -33,6 +33,7 @@ import struct
 from dataclasses import dataclass, field
 
 import orjson
+from xxhash import xxh3_64_intdigest
 
 from detector.features import EventFeatures
 from detector.sketches import KMV, HeavyHitters, LogHistogram
@@ -40,7 +41,14 @@ from detector.sketches import KMV, HeavyHitters, LogHistogram
 NSIG = 32
 MAX_MODELS = 4
 MAX_LINK_VALUES = 4
+MAX_SIGNATURES = 4
+RECENT_REQUESTS = 16
 _HOUR_MS = 3_600_000
+_SESSION_MS = 10 * 60_000
+_PAIR = struct.Struct("<QQ")
+_xxh = xxh3_64_intdigest
+SLOT_MS = 5 * 60_000
+"""Activity resolution: a bucket records which 5-minute slots of its hour had traffic."""
 
 
 def frame(parts: list[bytes]) -> bytes:
@@ -79,10 +87,14 @@ class Bucket:
     end_user_n: int = 0
     hours: int = 0       # bitmask of UTC hours of day with traffic
     scripts: int = 0     # bitmask of writing systems seen
+    slots: int = 0       # bitmask of the 5-minute slots of the hour with traffic (12 bits)
     flag_counts: list[int] = field(default_factory=lambda: [0] * NSIG)
     prompts: KMV = field(default_factory=lambda: KMV(32))
     skeletons: KMV = field(default_factory=lambda: KMV(32))
     end_users: KMV = field(default_factory=lambda: KMV(16))
+    bias_sets: KMV = field(default_factory=lambda: KMV(8))
+    heads: KMV = field(default_factory=lambda: KMV(16))   # distinct conversations (opening turns)
+    user_sessions: KMV = field(default_factory=lambda: KMV(16))   # distinct (end user, 10-minute slot)
     top_skeletons: HeavyHitters = field(default_factory=HeavyHitters)
     gaps: LogHistogram = field(default_factory=LogHistogram)
     lengths: LogHistogram = field(default_factory=LogHistogram)
@@ -99,8 +111,14 @@ class Bucket:
         if f.end_user_fp:
             self.end_user_n += 1
             self.end_users.add(f.end_user_fp)
+            self.user_sessions.add(_xxh(_PAIR.pack(f.end_user_fp, f.ts_ms // _SESSION_MS)))
         self.hours |= 1 << ((f.ts_ms // _HOUR_MS) % 24)
         self.scripts |= 1 << f.script
+        self.slots |= 1 << (f.ts_ms % _HOUR_MS // SLOT_MS)
+        if f.bias_fp:
+            self.bias_sets.add(f.bias_fp)
+        if f.head_fp:
+            self.heads.add(f.head_fp)
         flags = f.flags
         counts = self.flag_counts
         while flags:
@@ -125,10 +143,14 @@ class Bucket:
         self.end_user_n += other.end_user_n
         self.hours |= other.hours
         self.scripts |= other.scripts
+        self.slots |= other.slots
         self.flag_counts = [a + b for a, b in zip(self.flag_counts, other.flag_counts)]
         self.prompts.merge(other.prompts)
         self.skeletons.merge(other.skeletons)
         self.end_users.merge(other.end_users)
+        self.bias_sets.merge(other.bias_sets)
+        self.heads.merge(other.heads)
+        self.user_sessions.merge(other.user_sessions)
         self.top_skeletons.merge(other.top_skeletons)
         self.gaps.merge(other.gaps)
         self.lengths.merge(other.lengths)
@@ -144,12 +166,13 @@ class Bucket:
     def to_bytes(self) -> bytes:
         """Compact binary form (see :func:`Bucket.from_bytes`)."""
         ints = [self.n, self.in_tok, self.out_tok, self.depth_sum, self.errors, self.end_user_n,
-                self.hours, self.scripts]
+                self.hours, self.scripts, self.slots]
         nz = [(i, c) for i, c in enumerate(self.flag_counts) if c]
-        head = struct.pack(f"<8qB{len(nz) * 2}q", *ints, len(nz), *[v for p in nz for v in p])
+        head = struct.pack(f"<9qB{len(nz) * 2}q", *ints, len(nz), *[v for p in nz for v in p])
         models = "\x1f".join(f"{m}\x1e{c}" for m, c in self.models.items()).encode()
         parts = [head, self.prompts.to_bytes(), self.skeletons.to_bytes(), self.end_users.to_bytes(),
-                 self.top_skeletons.to_bytes(), self.gaps.to_bytes(), self.lengths.to_bytes(), models]
+                 self.top_skeletons.to_bytes(), self.gaps.to_bytes(), self.lengths.to_bytes(), models,
+                 self.bias_sets.to_bytes(), self.heads.to_bytes(), self.user_sessions.to_bytes()]
         return frame(parts)
 
     @classmethod
@@ -157,10 +180,10 @@ class Bucket:
         """Inverse of :meth:`to_bytes`."""
         parts = unframe(data)
         head = parts[0]
-        ints = struct.unpack_from("<8qB", head)
+        ints = struct.unpack_from("<9qB", head)
         b = cls(n=ints[0], in_tok=ints[1], out_tok=ints[2], depth_sum=ints[3], errors=ints[4],
-                end_user_n=ints[5], hours=ints[6], scripts=ints[7])
-        nz = struct.unpack_from(f"<{ints[8] * 2}q", head, struct.calcsize("<8qB"))
+                end_user_n=ints[5], hours=ints[6], scripts=ints[7], slots=ints[8])
+        nz = struct.unpack_from(f"<{ints[9] * 2}q", head, struct.calcsize("<9qB"))
         for i in range(0, len(nz), 2):
             b.flag_counts[nz[i]] = nz[i + 1]
         b.prompts = KMV.from_bytes(parts[1])
@@ -173,6 +196,9 @@ class Bucket:
             for item in parts[7].decode().split("\x1f"):
                 m, c = item.split("\x1e")
                 b.models[m] = int(c)
+        b.bias_sets = KMV.from_bytes(parts[8])
+        b.heads = KMV.from_bytes(parts[9])
+        b.user_sessions = KMV.from_bytes(parts[10])
         return b
 
 
@@ -188,6 +214,20 @@ class KeyWindows:
     coarse: dict[int, Bucket] = field(default_factory=dict)   # hour start -> bucket
     ip_prefixes: dict[str, int] = field(default_factory=dict)
     user_agents: dict[str, int] = field(default_factory=dict)
+    signatures: dict[int, int] = field(default_factory=dict)  # SimHash of system + skeleton -> count
+    recent: list[int] = field(default_factory=list)  # fingerprints of the last request ids (dedupe)
+
+    def seen(self, request_fp: int) -> bool:
+        """True when ``request_fp`` is one of the key's last :data:`RECENT_REQUESTS` request ids (a
+        retry or redelivery of a request already counted); otherwise remembers it."""
+        if not request_fp:
+            return False
+        if request_fp in self.recent:
+            return True
+        self.recent.append(request_fp)
+        if len(self.recent) > RECENT_REQUESTS:
+            del self.recent[0]
+        return False
 
     def add(self, f: EventFeatures, fine_ms: int) -> None:
         """Count ``f`` in its fine bucket (the caller has checked it is not late)."""
@@ -207,6 +247,9 @@ class KeyWindows:
             _bounded_inc(self.ip_prefixes, f.ip_prefix, 1, MAX_LINK_VALUES)
         if f.user_agent:
             _bounded_inc(self.user_agents, f.user_agent, 1, MAX_LINK_VALUES)
+        sig = f.skeleton_sig
+        if sig and (sig in self.signatures or len(self.signatures) < MAX_SIGNATURES):
+            self.signatures[sig] = self.signatures.get(sig, 0) + 1
 
     def close(self, start: int, fine_ms: int, coarse_ms: int, horizons_ms: dict[str, int]) -> dict[str, Bucket]:
         """Close the fine bucket starting at ``start``; return the merged bucket per horizon.
@@ -246,6 +289,18 @@ class KeyWindows:
             del self.coarse[h]
         return out
 
+    def activity(self, hour: int, span_ms: int) -> int:
+        """The 5-minute slots with traffic in the ``span_ms`` up to the hour starting at ``hour``:
+        a bitmask, slot 0 the oldest (``span_ms // SLOT_MS`` bits). Keys driven by one scheduler
+        share their slots; independent callers rarely do."""
+        per_hour = _HOUR_MS // SLOT_MS
+        mask = 0
+        for h, bucket in self.coarse.items():
+            age = (hour - h) // _HOUR_MS
+            if 0 <= age < span_ms // _HOUR_MS:
+                mask |= bucket.slots << (per_hour * (span_ms // _HOUR_MS - 1 - age))
+        return mask
+
     def state_bytes(self) -> int:
         """Serialised size of this key's state (what the Redis store keeps)."""
         return len(self.to_bytes())
@@ -253,7 +308,8 @@ class KeyWindows:
     def to_bytes(self) -> bytes:
         """Compact binary form: a small JSON header followed by the buckets."""
         header = orjson.dumps([self.api_key_id, self.account_id, self.account_created_ms, self.last_ts,
-                               self.ip_prefixes, self.user_agents, sorted(self.fine), sorted(self.coarse)])
+                               self.ip_prefixes, self.user_agents, sorted(self.fine), sorted(self.coarse),
+                               [[str(s), c] for s, c in self.signatures.items()], [str(r) for r in self.recent]])
         parts = [header] + [self.fine[s].to_bytes() for s in sorted(self.fine)] + [
             self.coarse[h].to_bytes() for h in sorted(self.coarse)]
         return frame(parts)
@@ -262,8 +318,9 @@ class KeyWindows:
     def from_bytes(cls, data: bytes) -> KeyWindows:
         """Inverse of :meth:`to_bytes`."""
         parts = unframe(data)
-        key, acct, created, last_ts, ips, uas, fine, coarse = orjson.loads(parts[0])
-        kw = cls(key, acct, created, last_ts, ip_prefixes=ips, user_agents=uas)
+        key, acct, created, last_ts, ips, uas, fine, coarse, sigs, recent = orjson.loads(parts[0])
+        kw = cls(key, acct, created, last_ts, ip_prefixes=ips, user_agents=uas,
+                 signatures={int(s): c for s, c in sigs}, recent=[int(r) for r in recent])
         buckets = parts[1:]
         for i, s in enumerate(fine):
             kw.fine[s] = Bucket.from_bytes(buckets[i])

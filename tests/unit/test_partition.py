@@ -62,3 +62,25 @@ def test_restore_round_trip() -> None:
     a, b = p.advance(), q.advance()
     assert [(e.end_ms, [s.to_json() for s in e.summaries]) for e in a] == \
         [(e.end_ms, [s.to_json() for s in e.summaries]) for e in b]
+
+
+def test_a_retried_request_id_counts_once() -> None:
+    p = PartitionState(CFG)
+    assert p.add(feat(MIN, "k", request=11))
+    assert not p.add(feat(MIN + 500, "k", request=11))     # a router retry of the same client request
+    assert p.add(feat(MIN + 900, "k", request=12)) and p.add(feat(MIN + 950, "k2", request=11))
+    assert p.add(feat(MIN + 990, "k"))                        # no request id: never a duplicate
+    assert p.duplicates == 1
+    p.add(feat(13 * MIN, "k", request=13))
+    assert p.advance()[0].summaries[0].stats["10m"]["n"] == 3.0
+
+
+def test_summaries_carry_activity_slots_and_linkage_signatures() -> None:
+    p = PartitionState(CFG)
+    for m in (1, 3, 31):
+        p.add(feat(m * MIN, "k"))
+    p.add(feat(2 * 60 * MIN, "other"))
+    last = [s for e in p.advance() for s in e.summaries if s.api_key_id == "k"][-1]
+    activity = int(last.activity, 16)
+    assert activity.bit_count() == 2 and activity >> (288 - 12) == 0b1000001   # slots 0 and 6 of hour 0
+    assert last.signatures == [(2, 3)]

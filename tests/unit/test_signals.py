@@ -50,7 +50,9 @@ def test_signal_contract() -> None:
     names = {s.name.lower() for s in Signal}  # type: ignore[union-attr]
     assert {"cot", "reverse_rationale", "rubric", "empty_turn", "template_only", "meta_prompt", "logit_probe",
             "logprobs", "one_token", "multi_sample", "tools", "thinking", "long_output", "non_english",
-            "system_explain", "censor_rewrite"} == names
+            "system_explain", "censor_rewrite", "domain_code", "domain_math", "domain_choice", "domain_tool",
+            "domain_document", "domain_chat", "domain_prose", "single_shot", "reasoned_output", "greedy",
+            "wide_bias"} == names
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,7 +288,7 @@ def test_event_signals_combines_everything_and_estimates_missing_input_tokens() 
                logprobs=True, logit_bias_size=5, max_tokens=1)
     bits = Signal(event_signals(event, normalise(prompt), normalise(event.system or "")))
     assert bits == (Signal.COT | Signal.SYSTEM_EXPLAIN | Signal.LOGPROBS | Signal.LOGIT_PROBE | Signal.ONE_TOKEN
-                    | Signal.LONG_OUTPUT)
+                    | Signal.LONG_OUTPUT | Signal.DOMAIN_PROSE | Signal.SINGLE_SHOT)
     event = ev(("user", prompt), output_tokens=400)  # 400 < 4 * 110
     assert Signal.LONG_OUTPUT not in Signal(event_signals(event, normalise(prompt), ""))
 

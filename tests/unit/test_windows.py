@@ -80,3 +80,12 @@ def test_state_is_bounded_for_a_busy_key() -> None:
     assert len(kw.fine) <= 7
     assert len(kw.coarse) <= 25
     assert kw.state_bytes() < 64_000
+
+
+def test_window_counts_conversations_and_bias_sets() -> None:
+    kw = KeyWindows("k")
+    for i in range(6):
+        kw.add(feat(i * 1000, head=1 + i // 3, bias=7 if i < 4 else 8), FINE)
+    b = kw.fine[0]
+    assert b.heads.estimate() == 2.0 and b.bias_sets.estimate() == 2.0 and b.slots == 1
+    assert Bucket.from_bytes(b.to_bytes()).to_bytes() == b.to_bytes()
