@@ -119,9 +119,12 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
                          True))
         out.append(_rule("bias_sweep", ramp(g("bias_sets", 0.0), 10.0, 30.0) * ramp(probe, 0.05, 0.3) * fast,
                          g("bias_sets", 0.0), 10.0, horizon, "structure", True))
-        empty = g("rate_empty_turn", 0.0) * ramp(g("out_tokens_mean", 0.0), 100.0, 400.0)
+        # Magpie's answers to empty turns are the instructions it harvests: any real text counts
+        empty = g("rate_empty_turn", 0.0) * ramp(g("out_tokens_mean", 0.0), 20.0, 60.0)
         out.append(_rule("empty_turn_harvest", ramp(empty, 0.1, 0.4) * fast, empty, 0.1, horizon, "structure", True))
-        repeats = max(1.0 - g("distinct_prompt_ratio", 1.0), g("rate_multi_sample", 0.0))
+        # the same single-shot request again; a dialogue repeats its user turn while the rest grows
+        repeats = max((1.0 - g("distinct_prompt_ratio", 1.0)) * ramp(g("rate_single_shot", 0.0), 0.6, 0.95),
+                      g("rate_multi_sample", 0.0))
         out.append(_rule("prompt_resampling", ramp(repeats, 0.8, 0.97) * ramp(g("out_tokens_mean", 0.0), 300.0, 800.0)
                          * ramp(n, 30.0, 200.0) * people_discount(day or s), repeats, 0.8, horizon, "structure",
                          True))

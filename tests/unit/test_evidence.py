@@ -154,3 +154,21 @@ def test_cluster_of_light_coordinated_harvesters() -> None:
     assert names(cluster_evidence(fleet, NONE)) <= {"cluster_harvest"}
     ci_fleet = dict(pooled, distinct_prompt_ratio=0.01, distinct_prompts=20.0, out_in_ratio=0.1, out_tokens_mean=20)
     assert combine(cluster_evidence(ci_fleet, NONE)) < 0.5
+
+
+def test_an_agent_loop_repeating_its_task_turn_is_not_resampling() -> None:
+    # every step of a coding task repeats the user's task; tool turns grow the request
+    agent = window(n=1000, distinct_prompt_ratio=0.1, conversations=70.0, out_in_ratio=11.0,
+                   out_tokens_mean=1300.0, rate_single_shot=0.07, rate_tools=1.0, hours_active=24.0)
+    assert key_evidence({"1h": agent, "24h": agent}, calibration=NONE) == []
+    self_instruct = window(n=1000, distinct_prompt_ratio=0.01, out_in_ratio=3.0, out_tokens_mean=1500.0,
+                           rate_single_shot=1.0)
+    assert "prompt_resampling" in names(key_evidence({"1h": self_instruct}, calibration=NONE))
+
+
+def test_empty_turns_answered_with_short_instructions_are_magpie() -> None:
+    magpie = window(n=5000, rate_empty_turn=1.0, out_tokens_mean=160.0, out_in_ratio=160.0)
+    ev = key_evidence({"1h": magpie}, calibration=NONE)
+    assert ev[0].signal == "empty_turn_harvest" and ev[0].strength == 1.0
+    errors = window(n=5000, rate_empty_turn=0.02, out_tokens_mean=160.0)   # a client bug now and then
+    assert "empty_turn_harvest" not in names(key_evidence({"1h": errors}, calibration=NONE))

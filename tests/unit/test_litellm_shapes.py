@@ -329,7 +329,7 @@ _PART_TEXTS = {"Describe this image in detail.", "Fix the failing test", "Fix th
                "Derive the quadratic formula.", "Weather in Kyiv?"}
 
 
-@pytest.mark.parametrize("name", ["litellm_slp.jsonl", "litellm_slp_real.jsonl", "otel_latest.jsonl"])
+@pytest.mark.parametrize("name", FILES)
 def test_replay_of_40_benign_keys_raises_no_alert(name: str) -> None:
     result = replay_lines(benign_lines(name), fmt=fmt_of(name))
     assert result.counts["events"] == KEYS * PER_KEY
