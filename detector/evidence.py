@@ -82,7 +82,7 @@ def harvest(s: dict[str, float], day: dict[str, float], horizon: str, cal: Calib
         return 0.0, 0.0
     coverage = ramp(s.get("domains", 0.0), 2.0, 3.5)
     q = _deep(cal, horizon)
-    depth = ramp(harvested_tokens(s), q, 4.0 * q)
+    depth = ramp(harvested_tokens(s, shape), q, 4.0 * q)
     clock = ramp(s.get("hours_active", 0.0), 19.0, 23.0) if horizon == "24h" else 0.0
     drive = max(coverage, depth, 0.6 * clock, 0.25 * reasoning_share(s))
     greedy = 1.0 - 0.3 * s.get("rate_greedy", 0.0)
@@ -108,10 +108,12 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
         g = s.get
         n = g("n", 0.0)
         fast = conf(n, 40.0 if horizon == "1h" else 60.0)
+        people = people_discount(day or s)
         h, drive = harvest(s, day or s, horizon, cal)
         out.append(_rule("harvest", h, drive, 0.25, horizon, "economics", True))
         q = _deep(cal, horizon)
-        out.append(_rule("answer_volume", ramp(harvested_tokens(s), 2.0 * q, 8.0 * q), harvested_tokens(s), q,
+        tokens = harvested_tokens(s)
+        out.append(_rule("answer_volume", ramp(tokens, 2.0 * q, 8.0 * q), tokens, q,
                          horizon, "volume", True))   # volume is volume, however many end users it serves
         probe = min(g("rate_logit_probe", 0.0), max(g("rate_one_token", 0.0), g("rate_logprobs", 0.0)))
         sweep = max(g("rate_wide_bias", 0.0), ramp(g("bias_sets", 0.0), 3.0, 30.0))
@@ -126,9 +128,8 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
         repeats = max((1.0 - g("distinct_prompt_ratio", 1.0)) * ramp(g("rate_single_shot", 0.0), 0.6, 0.95),
                       g("rate_multi_sample", 0.0))
         out.append(_rule("prompt_resampling", ramp(repeats, 0.8, 0.97) * ramp(g("out_tokens_mean", 0.0), 300.0, 800.0)
-                         * ramp(n, 30.0, 200.0) * people_discount(day or s), repeats, 0.8, horizon, "structure",
-                         True))
-        novel = ramp(g("distinct_prompt_ratio", 0.0), 0.4, 0.8) * people_discount(day or s) * fast
+                         * ramp(n, 30.0, 200.0) * people, repeats, 0.8, horizon, "structure", True))
+        novel = ramp(g("distinct_prompt_ratio", 0.0), 0.4, 0.8) * people * fast
         for name, rate in (("reverse_rationale", g("rate_reverse_rationale", 0.0)),
                            ("rubric_grading", g("rate_rubric", 0.0)), ("meta_prompt", g("rate_meta_prompt", 0.0))):
             out.append(_rule(name, 0.35 * ramp(rate, 0.1, 0.5) * novel, rate, 0.1, horizon, "wording"))

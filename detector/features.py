@@ -20,7 +20,7 @@ from typing import NamedTuple
 from detector.domains import domain_of
 from detector.record import Event, Message
 from detector.signals import (estimated_input_tokens, last_user_message, output_signals, parameter_signals,
-                              shape_signals, system_signals, text_signals, turn_signals)
+                              shape_signals, system_signals, text_signals, turn_signals, uses_tools)
 from detector.text import (SEED, Analysis, analyse, cap, dominant_script, fingerprint, hash_str, ip_prefix,
                            joined_fingerprint, signature, skeleton_fp, ua_family)
 
@@ -113,10 +113,9 @@ def extract(ev: Event) -> EventFeatures:
     s = _system_view(cap(ev.system) if ev.system else "")
     script = dominant_script(u.norm)
     input_tokens = estimated_input_tokens(ev, len(user))
-    tools = bool(ev.tools) or (bool(ev.messages) and ev.messages[-1].role == "tool")
     flags = (parameter_signals(ev, input_tokens) | turn_signals(ev, u.norm)
              | text_signals(u.norm, u.tokens, script) | s.flags
-             | shape_signals(ev, domain_of(u, tools=tools, chars=len(user))) | output_signals(ev.output))
+             | shape_signals(ev, domain_of(u, tools=uses_tools(ev), chars=len(user))) | output_signals(ev.output))
     return EventFeatures(
         ts_ms=ev.ts_ms,
         api_key_id=ev.api_key_id,

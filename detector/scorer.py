@@ -37,7 +37,8 @@ from detector.alerts import LEVELS, build_alert, build_decision, decision_key, r
 from detector.anomaly import WindowAnomaly
 from detector.config import Config
 from detector.calibration import Calibration, CalibrationBuilder
-from detector.evidence import Evidence, cluster_evidence, combine, families_strong, key_evidence, raw_key_evidence
+from detector.evidence import (Evidence, calibrated, cluster_evidence, combine, families_strong,
+                               raw_key_evidence)
 from detector.feedback import Label, SupervisedModel
 from detector.linkage import Linkage
 from detector.profiles import ProfileBook, ProfileUpdate
@@ -174,10 +175,10 @@ class Scorer:
             created = self.profiles.created_ms(s.account_id, s.account_created_ms)
             context = dict(new_model_share=new_1h, old_model_share_24h=old_24h,
                            account_age_d=(epoch_ms - created) / _DAY_MS if created is not None else -1.0)
-            evidence = key_evidence(s.stats, calibration=self.calibration, **context)
+            raw = raw_key_evidence(s.stats, calibration=self.calibration, **context)
             if self.collector is not None:
-                self.collector.observe(s.api_key_id, raw_key_evidence(s.stats, calibration=self.calibration,
-                                                                      **context), s.stats)
+                self.collector.observe(s.api_key_id, raw, s.stats)
+            evidence = calibrated(raw, self.calibration)
             score = combine(evidence)
             strengths = {h: self.anomaly.strength(h, s.stats[h]) for h in self.anomaly.models if h in s.stats}
             a_h = max(strengths, key=lambda h: (strengths[h], h), default="")

@@ -92,6 +92,7 @@ def reasoning_share(s: dict[str, float]) -> float:
                s.get("rate_system_explain", 0.0), s.get("rate_reasoned_output", 0.0))
 
 
-def harvested_tokens(s: dict[str, float]) -> float:
-    """Answer tokens of a window weighted by how dataset-shaped it is."""
-    return s.get("out_tokens_sum", 0.0) * harvest_shape(s)
+def harvested_tokens(s: dict[str, float], shape: float | None = None) -> float:
+    """Answer tokens of a window weighted by how dataset-shaped it is (``shape``: its
+    :func:`harvest_shape`, when the caller has it already)."""
+    return s.get("out_tokens_sum", 0.0) * (harvest_shape(s) if shape is None else shape)

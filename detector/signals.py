@@ -319,6 +319,15 @@ def parameter_signals(ev: Event, input_tokens: int) -> int:
     return flags
 
 
+def uses_tools(ev: Event) -> bool:
+    """Tool definitions attached, or the request answers a tool result (an agent step).
+
+    >>> uses_tools(Event(0, "k", messages=(Message("user", "go"), Message("tool", "exit 0"))))
+    True
+    """
+    return bool(ev.tools) or (bool(ev.messages) and ev.messages[-1].role == "tool")
+
+
 def shape_signals(ev: Event, domain: int) -> int:
     """Bits of the request's shape: its task domain (one-hot, :mod:`detector.domains`), whether it
     is a single-shot item (user turns only: no assistant or tool turn to follow up on), greedy
@@ -475,8 +484,7 @@ def event_signals(ev: Event, user_text_norm: str, system_norm: str) -> int:
     a = analyse(user_text_norm)
     last = last_user_message(ev)
     chars = len(last.content or "") if last is not None else 0
-    tools = bool(ev.tools) or (bool(ev.messages) and ev.messages[-1].role == "tool")
     return (parameter_signals(ev, estimated_input_tokens(ev, chars)) | turn_signals(ev, user_text_norm)
             | text_signals(user_text_norm, a.tokens, dominant_script(user_text_norm))
-            | system_signals(system_norm) | shape_signals(ev, domain_of(a, tools=tools, chars=chars))
+            | system_signals(system_norm) | shape_signals(ev, domain_of(a, tools=uses_tools(ev), chars=chars))
             | output_signals(ev.output))
