@@ -23,8 +23,10 @@ import orjson
 import xxhash
 
 from detector.evidence import Evidence
+from detector.levels import Action, Severity
 
-LEVELS = ("none", "observe", "throttle", "block")
+LEVELS: tuple[Action, ...] = tuple(Action)
+"""Escalation levels by number: 0 none, 1 observe, 2 throttle, 3 block."""
 
 
 def rfc3339(ms: int) -> str:
@@ -38,13 +40,17 @@ def alert_id(kind: str, subject: str, epoch_ms: int, level: int, members: int, m
     return "xa_" + xxhash.xxh3_128_hexdigest(f"{kind}|{subject}|{epoch_ms}|{level}|{members}|{model_version}".encode())
 
 
-def severity_of(level: int, score: float) -> str:
-    """Severity label of an escalation level."""
-    if level >= 3:
-        return "critical"
-    if level == 2:
-        return "high"
-    return "medium" if score >= 0.65 else "low"
+def severity_of(level: int, score: float) -> Severity:
+    """Severity of an escalation level (an observe-level alert by its score).
+
+    >>> severity_of(3, 0.99), severity_of(1, 0.7)
+    (<Severity.CRITICAL: 'critical'>, <Severity.MEDIUM: 'medium'>)
+    """
+    if level >= Action.BLOCK.rank:
+        return Severity.CRITICAL
+    if level == Action.THROTTLE.rank:
+        return Severity.HIGH
+    return Severity.MEDIUM if score >= 0.65 else Severity.LOW
 
 
 def build_alert(*, kind: str, subject: str, api_key_ids: list[str], account_ids: list[str], level: int,
@@ -58,8 +64,8 @@ def build_alert(*, kind: str, subject: str, api_key_ids: list[str], account_ids:
         "subject_id": subject,
         "api_key_ids": api_key_ids,
         "account_ids": account_ids,
-        "severity": severity_of(level, score),
-        "action": LEVELS[level],
+        "severity": severity_of(level, score).value,
+        "action": LEVELS[level].value,
         "ttl_s": ttl_s,
         "score": round(min(1.0, max(0.0, score)), 4),
         "detected_at": rfc3339(epoch_ms),
@@ -88,7 +94,7 @@ def build_decision(alert: dict[str, Any], *, expires_ms: int, decided_ms: int, t
         "api_key_ids": alert["api_key_ids"],
         "action": action,
         "severity": alert["severity"],
-        "rate_limit_rpm": {"block": 0, "throttle": throttle_rpm}.get(action),
+        "rate_limit_rpm": {Action.BLOCK: 0, Action.THROTTLE: throttle_rpm}.get(action),
         "decided_at": rfc3339(decided_ms),
         "expires_at": rfc3339(expires_ms),
         "alert_id": alert["alert_id"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -17,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from detector.config import Config
 
@@ -25,12 +27,68 @@ if TYPE_CHECKING:
     from detector.record import Rejection
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_show_locals=False,   # a traceback must never print a secret held in a local
                   help="Streaming model-extraction detector for LLM API gateway logs.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures and ratios.")
 app.add_typer(bench_app, name="bench")
 profiles_app = typer.Typer(no_args_is_help=True, help="Account profiles (the side input from the account system).")
 app.add_typer(profiles_app, name="profiles")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)   # messages never wrap: one line stays one line when piped
+
+# Width of tables written to something other than a terminal (a pipe, a file): wide enough that a
+# table takes its content's width and no cell is wrapped or cut.
+_PIPED_TABLE_WIDTH = 10_000
+_ALERTS_ON_TERMINAL = 40   # alert lines replay prints to a terminal; all of them when piped
+
+
+def _isatty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        return False
+
+
+def _print_table(table: Table, *, stderr: bool = True, terminal_width: int | None = None) -> None:
+    """Print a Rich table: at the terminal's width (or ``terminal_width``) on a terminal, long cells
+    folded rather than cut; as wide as its content when the stream is piped or a file."""
+    stream = sys.stderr if stderr else sys.stdout
+    for column in table.columns:
+        column.overflow = "fold"
+    width = terminal_width if _isatty(stream) else _PIPED_TABLE_WIDTH
+    Console(stderr=stderr, width=width).print(table)
+
+
+def _short_id(value: str, keep: int = 40) -> str:
+    """An id for human eyes: unchanged up to ``keep`` characters, else its head and tail (``--json``
+    always carries full ids)."""
+    return value if len(value) <= keep else f"{value[:keep - 11]}…{value[-10:]}"
+
+
+def _alert_line(a: dict) -> Text:  # type: ignore[type-arg]
+    """One alert as one line: event time, action, severity, kind, subject, keys, score, top reason,
+    short alert id. Ids are plain text (never Rich markup)."""
+    r = a["reasons"][0]
+    n = len(a["api_key_ids"])
+    horizon = f' ({r["horizon"]})' if r.get("horizon") else ""
+    return Text.assemble(
+        f'{a["detected_at"]}  ', (f'{a["action"]:8}', "bold"),
+        f' {a["severity"]:8} {a["kind"]:7} {_short_id(a["subject_id"])} ({n} key{"s" if n != 1 else ""})  '
+        f'score {a["score"]:.2f}  {r["signal"]}={r["value"]:.3g}{horizon}  {a["alert_id"][:11]}')
+
+
+def _print_alerts(alerts: list[dict], as_json: bool, out: Console,  # type: ignore[type-arg]
+                  limit: int | None = None) -> None:
+    """Alerts on ``out``: one JSON line each (full record) with ``as_json``, else one text line each
+    that never wraps (``out`` must be a ``soft_wrap`` console); at most ``limit`` lines of text."""
+    if as_json:
+        for a in alerts:
+            out.file.write(orjson.dumps(a).decode() + "\n")
+        out.file.flush()
+        return
+    for a in alerts[:limit]:
+        out.print(_alert_line(a))
+    if limit is not None and len(alerts) > limit:
+        console.print(f"... {len(alerts) - limit} more alerts (all of them: --json, --alerts-out, or pipe the output)")
 
 
 def _progress() -> Progress:
@@ -77,12 +135,12 @@ def simulate(
     hours: Annotated[float, typer.Option(help="hours of event time")] = 24.0,
     corpora: Annotated[Optional[Path], typer.Option(help="real prompt corpora (read in place)")] = None,
     scale: Annotated[float, typer.Option(help="multiplier for the number of benign keys")] = 1.0,
-    variant: Annotated[str, typer.Option(help="robustness variant (detector.simulate.variants)")] = "default",
+    variant: Annotated[str, typer.Option(help="robustness variant (detector.offline.simulate.variants)")] = "default",
     wording: Annotated[str, typer.Option(help="campaign wording: classic|tuning|heldout")] = "classic",
 ) -> None:
     """Write simulated gateway traffic (events.jsonl.gz), ground truth (labels.jsonl) and account
     profiles (accounts.jsonl)."""
-    from detector.simulate import simulate as run
+    from detector.offline.simulate import simulate as run
 
     with _progress() as bar:
         task = bar.add_task("simulating", total=None)
@@ -105,9 +163,13 @@ def replay(
     compare_live: Annotated[bool, typer.Option(help="diff against alerts on the live alerts topic")] = False,
     allowlist: Annotated[Optional[Path], typer.Option(help="allowlist.json of contract accounts")] = None,
     accounts: Annotated[Optional[Path], typer.Option(help="account profiles, JSONL (.gz ok)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="alerts as JSON lines on stdout (full records)")] = False,
 ) -> None:
-    """Replay stored gateway logs through the detector; same input, same alerts."""
-    from detector.replay import alerts_jsonl, replay_files, replay_lines
+    """Replay stored gateway logs through the detector; same input, same alerts.
+
+    The summary table goes to stderr, the alerts to stdout: one line each (every alert when piped,
+    the first 40 on a terminal), or one JSON object per line with --json."""
+    from detector.offline.replay import alerts_jsonl, replay_files, replay_lines
 
     cfg = _config(allowlist)
     since_ms, until_ms = _ts_ms(since), _ts_ms(until)
@@ -118,11 +180,11 @@ def replay(
         common = dict(keys=keys, since_ms=since_ms, until_ms=until_ms, on_progress=lambda n: bar.advance(task, n),
                       profiles=profiles)
         if topic:
-            from streams.kafka_range import read_time_range
+            from detector.offline.kafka_range import read_time_range
 
             if since_ms is None or until_ms is None:
                 raise typer.BadParameter("--topic needs --since and --until")
-            lines = read_time_range(bootstrap or "127.0.0.1:19092", topic, since_ms, until_ms)
+            lines = read_time_range(_kafka(bootstrap), topic, since_ms, until_ms)
             result = replay_lines(lines, cfg, fmt, **common)
         else:
             if not inputs:
@@ -132,22 +194,22 @@ def replay(
     if alerts_out:
         alerts_out.parent.mkdir(parents=True, exist_ok=True)
         alerts_out.write_bytes(data)
-    _print_replay(result)
+    _print_replay(result, as_json)
     if report:
-        from detector.report import write_report
+        from detector.offline.report import write_report
 
         path = write_report(result, report, title="Replay report", command=shlex.join(sys.argv))
         console.print(f"report: {path}")
     if compare_live:
-        from streams.kafka_range import compare_with_live
+        from detector.offline.kafka_range import compare_with_live
 
-        diff = compare_with_live(bootstrap or "127.0.0.1:19092", result.alerts, since_ms, until_ms)
+        diff = compare_with_live(_kafka(bootstrap), result.alerts, since_ms, until_ms)
         console.print(diff.describe())
         if not diff.equal:
             raise typer.Exit(1)
 
 
-def _print_replay(result) -> None:  # type: ignore[no-untyped-def]
+def _print_replay(result, as_json: bool = False) -> None:  # type: ignore[no-untyped-def]
     t = Table(title="replay")
     t.add_column("figure")
     t.add_column("value", justify="right")
@@ -164,18 +226,10 @@ def _print_replay(result) -> None:  # type: ignore[no-untyped-def]
         ("state bytes per active key", f"{result.state_bytes_per_key:,.0f}"),
     ]:
         t.add_row(name, str(value))
-    console.print(t)
-    if result.alerts:
-        a = Table(title="alerts")
-        for col in ("detected_at", "kind", "subject", "keys", "action", "severity", "score", "top reason"):
-            a.add_column(col)
-        for al in result.alerts[:40]:
-            r = al["reasons"][0]
-            a.add_row(al["detected_at"], al["kind"], al["subject_id"][:24], str(len(al["api_key_ids"])),
-                      al["action"], al["severity"], f'{al["score"]:.2f}', f'{r["signal"]} {r["value"]:.2f}')
-        if len(result.alerts) > 40:
-            a.caption = f"{len(result.alerts) - 40} more (see --alerts-out)"
-        console.print(a)
+    _print_table(t)
+    out = Console(soft_wrap=True, highlight=False)
+    limit = _ALERTS_ON_TERMINAL if _isatty(sys.stdout) else None
+    _print_alerts(result.alerts, as_json, out, limit)
 
 
 def _int_list(text: str | None) -> list[int] | None:
@@ -186,8 +240,8 @@ def _eval_matrix(split: str, variants: str | None, seeds: str | None, hours: flo
                  corpora: Path, cache: Path, jobs: int, independent: bool, as_json: bool,
                  write_baseline: Path | None) -> None:
     """``detector eval --matrix``: run the matrix, print one table (or JSON), maybe a baseline."""
-    from detector import matrix
-    from detector.evaluate import profiles_supported
+    from detector.offline import matrix
+    from detector.offline.evaluate import profiles_supported
 
     todo = matrix.cells(split, variants.split(",") if variants else None, _int_list(seeds))
     settings = matrix.Settings(hours, scale, corpora if corpora.is_dir() else None, cache, jobs)
@@ -212,7 +266,7 @@ def _eval_matrix(split: str, variants: str | None, seeds: str | None, hours: flo
                "wall_seconds": round(wall, 1), "runs": results, "summary": summary}
         sys.stdout.write(orjson.dumps(out, option=orjson.OPT_SORT_KEYS).decode() + "\n")
         return
-    Console(width=250).print(matrix.render_table(summary, settings, todo))
+    _print_table(matrix.render_table(summary, settings, todo), stderr=False, terminal_width=250)
     console.print(f"wall time {wall:.0f} s for {len(results)} runs")
 
 
@@ -236,7 +290,7 @@ def eval_cmd(
     """Score detections against the labels, side by side with a static per-key rate limit; or
     (--matrix) run the robustness matrix: TUNING (classic+tuning wording, seeds 1,2) beside
     HELD-OUT (heldout wording, seeds 11,12) beside shared/eval's independent traffic."""
-    from detector.evaluate import evaluate
+    from detector.offline.evaluate import evaluate
 
     if run_matrix:
         _eval_matrix(split, variants, seeds, hours, scale, corpora, cache, jobs, independent, as_json,
@@ -258,7 +312,7 @@ def eval_cmd(
         t.add_row(name, str(c["keys"]), "yes" if c["detected"] else "NO", f'{c["keys_named_share"]:.0%}',
                   str(c["requests_to_detect"]), str(c["hours_to_detect"]),
                   "yes" if b["detected"] else "no", f'{b["keys_named_share"]:.0%}')
-    console.print(t)
+    _print_table(t)
     s = Table(title="benign harm and precision")
     s.add_column("figure")
     s.add_column("detector", justify="right")
@@ -271,7 +325,7 @@ def eval_cmd(
               f'{base["benign_throttled_or_blocked_share"]:.3%}')
     s.add_row("benign blocked", str(det["benign_blocked"]), "-")
     s.add_row("benign flagged (any, incl. observe)", str(det["benign_flagged_any"]), "-")
-    console.print(s)
+    _print_table(s)
     if det["benign_flagged_personas"]:
         console.print(f"benign personas flagged: {det['benign_flagged_personas']}")
 
@@ -282,7 +336,7 @@ def bench_replay_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Replay events/s on one core, against a raw orjson parse of the same bytes."""
-    from detector.bench import bench_replay
+    from detector.offline.bench import bench_replay
 
     _print_figures("bench replay", bench_replay(events), as_json, "{:,.2f}")
 
@@ -293,9 +347,20 @@ def bench_linkage_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Linkage time per rebuild and per key update at this many active keys, with a hidden hydra."""
-    from detector.bench import bench_linkage
+    from detector.offline.bench import bench_linkage
 
     _print_figures("bench linkage", bench_linkage(keys), as_json, "{:,.3f}")
+
+
+@bench_app.command(name="epoch")
+def bench_epoch_cmd(
+    keys: Annotated[int, typer.Option(help="active keys in every epoch")] = 100_000,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """One scorer epoch (evidence, anomaly, linkage, decisions) at this many active keys, against the slide."""
+    from detector.offline.bench import bench_epoch
+
+    _print_figures("bench epoch", bench_epoch(keys), as_json, "{:,.3f}")
 
 
 def _print_figures(title: str, res: dict, as_json: bool, float_fmt: str) -> None:  # type: ignore[type-arg]
@@ -308,7 +373,7 @@ def _print_figures(title: str, res: dict, as_json: bool, float_fmt: str) -> None
     t.add_column("value", justify="right")
     for k, v in res.items():
         t.add_row(k, float_fmt.format(v) if isinstance(v, float) else str(v))
-    Console().print(t)
+    _print_table(t, stderr=False)
 
 
 @bench_app.command(name="stream")
@@ -317,29 +382,54 @@ def bench_stream_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Live records/s of the Faust detector against a bare Faust agent, latency, Redis bytes per key."""
-    from streams.bench import bench_stream
+    from detector.offline.stream_bench import bench_stream
 
     err = Console(stderr=True)
     res = bench_stream(n_records=records, progress=lambda m: err.print(f"[dim]bench stream: {m}[/]"))
     _print_figures("bench stream", res, as_json, "{:,.3f}")
 
 
+@bench_app.command(name="chaos")
+def bench_chaos_cmd(
+    events: Annotated[int, typer.Option(help="simulated events pushed through each run")] = 1_000_000,
+    kills: Annotated[int, typer.Option(help="SIGKILLs of the worker process during the second run")] = 20,
+    seed: Annotated[int, typer.Option(help="simulation seed (and kill jitter)")] = 7,
+    events_file: Annotated[Optional[Path], typer.Option(help="use this JSONL file instead of simulating")] = None,
+    work_dir: Annotated[Optional[Path], typer.Option(help="keep simulation, Faust data and worker logs here")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Reliability: the live pipeline uninterrupted vs SIGKILLed K times; Redis state, alert ids and
+    final decisions compared. Exits 1 when they differ."""
+    from detector.offline.chaos import bench_chaos
+
+    err = Console(stderr=True)
+    res = bench_chaos(n_events=events, kills=kills, seed=seed, events_file=events_file, work_dir=work_dir,
+                      progress=lambda m: err.print(f"[dim]bench chaos: {m}[/]"))
+    _print_figures("bench chaos", res, as_json, "{:,.3f}")
+    if not res["identical"]:
+        raise typer.Exit(1)
+
+
 @app.command()
 def watch(
-    bootstrap: Annotated[str, typer.Option(envvar="DETECTOR_KAFKA_BOOTSTRAP")] = "127.0.0.1:19092",
-    topic: Annotated[str, typer.Option(envvar="DETECTOR_ALERTS_TOPIC")] = "extraction-alerts",
+    bootstrap: Annotated[Optional[str], typer.Option(help="default: DETECTOR_KAFKA_BOOTSTRAP")] = None,
+    topic: Annotated[Optional[str], typer.Option(help="full topic name; default: the prefixed alerts topic")] = None,
     idle: Annotated[float, typer.Option(help="stop after this many seconds without an alert (0: never)")] = 0.0,
     from_beginning: Annotated[bool, typer.Option(help="start at the earliest alert")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per alert (full records)")] = False,
 ) -> None:
-    """Print alerts from the alerts topic as they arrive."""
+    """Print alerts from the alerts topic (DETECTOR_TOPIC_PREFIX + DETECTOR_ALERTS_TOPIC) as they arrive,
+    one line each at any terminal width (or one JSON object per line with --json)."""
     import time
 
-    from kafka import KafkaConsumer
+    from streams import kafka_security
 
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             auto_offset_reset="earliest" if from_beginning else "latest",
-                             consumer_timeout_ms=1000)
-    out = Console()
+    settings = _kafka(bootstrap)
+    kafka_security.check_topics(settings, [topic or settings.topic("alerts")])   # ACLs: say so, never wait silently
+    consumer = kafka_security.consumer(settings, topic or settings.topic("alerts"), enable_auto_commit=False,
+                                       auto_offset_reset="earliest" if from_beginning else "latest",
+                                       consumer_timeout_ms=1000)
+    out = Console(soft_wrap=True, highlight=False)
     last = time.monotonic()
     seen: set[str] = set()
     while not idle or time.monotonic() - last < idle:
@@ -351,9 +441,7 @@ def watch(
             if a["alert_id"] in seen:   # at-least-once delivery: dedupe by alert id
                 continue
             seen.add(a["alert_id"])
-            r = a["reasons"][0]
-            out.print(f'{a["detected_at"]}  [bold]{a["action"]:8}[/] {a["severity"]:8} {a["kind"]:7} '
-                      f'{a["subject_id"]} ({len(a["api_key_ids"])} keys)  {r["signal"]}={r["value"]}')
+            _print_alerts([a], as_json, out)
     consumer.close()
 
 
@@ -366,7 +454,7 @@ def calibrate(
     fmt: Annotated[str, typer.Option("--format", help="canonical|litellm|otel|kong")] = "canonical",
 ) -> None:
     """Derive rule floors from the recordings' benign population; load it with DETECTOR_CALIBRATION_FILE."""
-    from detector.calibrate import Recording, calibrate as run
+    from detector.offline.calibrate import Recording, calibrate as run
 
     runs = [Recording.of(p) for p in recordings]
     if labels or accounts or fmt != "canonical":
@@ -380,13 +468,25 @@ def calibrate(
         console.print(f"  floor {rule:<22} {floor:.3f}")
 
 
+def _refused_exits(run: Callable[[], object]) -> None:
+    """Run a service; a Redis login/ACL refusal (or an unreachable Redis at start) ends it with the
+    reason on stderr (server, user, refusal; never the password) and exit code 2, no traceback."""
+    from streams.redis_conn import RedisAccessError
+
+    try:
+        run()
+    except RedisAccessError as exc:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def worker() -> None:
     """Run a live detector worker (Faust): ingest, key windows and scorer agents."""
     from streams.settings import Settings
     from streams.worker import run_worker
 
-    run_worker(Settings.from_env())
+    _refused_exits(lambda: run_worker(Settings.from_env()))
 
 
 @app.command()
@@ -394,10 +494,10 @@ def notify() -> None:
     """Post alerts from the alerts topic to Slack (webhook from SLACK_WEBHOOK_URL[_FILE])."""
     import asyncio
 
-    from streams.notifier import run_notifier
-    from streams.service_settings import Settings
+    from detector.outputs.notifier import run_notifier
+    from streams.settings import Settings
 
-    asyncio.run(run_notifier(Settings.from_env()))
+    _refused_exits(lambda: asyncio.run(run_notifier(Settings.from_env())))
 
 
 @app.command()
@@ -405,10 +505,10 @@ def enforce() -> None:
     """Reference rate-limiter consumer: decisions topic -> Redis keys + GET /v1/decisions/{api_key_id}."""
     import asyncio
 
-    from streams.enforcer import run_enforcer
-    from streams.service_settings import Settings
+    from detector.outputs.enforcer import run_enforcer
+    from streams.settings import Settings
 
-    asyncio.run(run_enforcer(Settings.from_env()))
+    _refused_exits(lambda: asyncio.run(run_enforcer(Settings.from_env())))
 
 
 @app.command()
@@ -419,13 +519,13 @@ def label(
     note: Annotated[str, typer.Option(help="free text for the record (no prompt text)")] = "",
     ttl: Annotated[str, typer.Option(help="how long a dismissal holds: 30m, 12h, 7d")] = "7d",
     at: Annotated[Optional[str], typer.Option(help="effective time (RFC 3339); default now")] = None,
-    bootstrap: Annotated[str, typer.Option(envvar="DETECTOR_KAFKA_BOOTSTRAP")] = "127.0.0.1:19092",
-    topic: Annotated[str, typer.Option(envvar="DETECTOR_LABELS_TOPIC")] = "extraction-labels",
+    bootstrap: Annotated[Optional[str], typer.Option(help="default: DETECTOR_KAFKA_BOOTSTRAP")] = None,
+    topic: Annotated[Optional[str], typer.Option(help="full topic name; default: the prefixed labels topic")] = None,
 ) -> None:
-    """Publish an analyst verdict on a key or cluster; workers learn from it."""
-    from kafka import KafkaProducer
-
+    """Publish an analyst verdict on a key or cluster (to DETECTOR_TOPIC_PREFIX + DETECTOR_LABELS_TOPIC)."""
     from detector.feedback import VERDICTS, Label
+    from streams import kafka_security
+    from streams.settings import Settings
 
     if (key is None) == (cluster is None):
         raise typer.BadParameter("give exactly one of --key or --cluster")
@@ -437,7 +537,9 @@ def label(
     when = _ts_ms(at) if at else int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
     lb = Label("key" if key else "cluster", key or cluster or "", verdict, int(when or 0),
                int(ttl[:-1]) * units[ttl[-1]], note)
-    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    settings = Settings.from_env()
+    topic = topic or settings.topic("labels")
+    producer = kafka_security.producer(_kafka(bootstrap))
     producer.send(topic, key=lb.subject.encode(), value=lb.to_json()).get(timeout=30)
     producer.close()
     console.print(f"published {verdict} for {lb.subject} to {topic}")
@@ -452,21 +554,37 @@ def profiles_publish(
     Kafka and the topic come from DETECTOR_KAFKA_BOOTSTRAP, DETECTOR_TOPIC_PREFIX and
     DETECTOR_PROFILES_TOPIC, like the workers. Exits 1 when any line was rejected.
     """
-    from streams.feed import produce
+    from detector.offline.feed import produce
     from streams.settings import Settings
 
     settings = Settings.from_env()
     topic = settings.topic("profiles")
     profiles, rejected = _load_profiles(path)
-    sent = produce(settings.kafka_bootstrap, topic, [(p.to_json(), p.account_id.encode(), None) for p in profiles])
+    sent = produce(settings, topic, [(p.to_json(), p.account_id.encode(), None) for p in profiles])
     console.print(f"published {sent} profiles to {topic}")
     if rejected:
         raise typer.Exit(1)
 
 
+def _kafka(bootstrap: str | None):  # type: ignore[no-untyped-def]
+    """The Kafka settings of a command: the environment's (``DETECTOR_KAFKA_*``: servers and
+    security), with ``--bootstrap`` replacing only the servers."""
+    from streams.settings import Settings
+
+    return Settings.from_env(**({"kafka_bootstrap": bootstrap} if bootstrap else {}))
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. Kafka refusing the credentials or TLS setup (or no bootstrap
+    server answering a secured connection) ends any command with one line on stderr naming what was
+    refused, never the password, and exit code 2 (as a Redis refusal does), no traceback."""
+    from streams.kafka_security import KafkaSecurityError, KafkaUnreachableError
+
+    try:
+        app()
+    except (KafkaSecurityError, KafkaUnreachableError) as exc:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {exc}", markup=False)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

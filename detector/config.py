@@ -15,6 +15,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import orjson
+import xxhash
+
+from detector.levels import Action, Horizon
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -27,7 +30,8 @@ class Config:
     fine_bucket_ms: int = 10 * MINUTE_MS
     coarse_bucket_ms: int = HOUR_MS
     horizons_ms: dict[str, int] = field(
-        default_factory=lambda: {"10m": 10 * MINUTE_MS, "1h": HOUR_MS, "24h": 24 * HOUR_MS}
+        default_factory=lambda: {Horizon.MINUTES_10.value: 10 * MINUTE_MS, Horizon.HOUR.value: HOUR_MS,
+                                 Horizon.DAY.value: 24 * HOUR_MS}
     )
     allowed_lateness_ms: int = 2 * MINUTE_MS
     idle_expiry_ms: int = 25 * HOUR_MS
@@ -36,7 +40,8 @@ class Config:
     throttle_threshold: float = 0.8
     block_threshold: float = 0.95
     ttl_s: dict[str, int] = field(
-        default_factory=lambda: {"observe": 6 * 3600, "throttle": 6 * 3600, "block": 24 * 3600}
+        default_factory=lambda: {Action.OBSERVE.value: 6 * 3600, Action.THROTTLE.value: 6 * 3600,
+                                 Action.BLOCK.value: 24 * 3600}
     )
     throttle_rpm: int = 6
     # linkage
@@ -48,6 +53,20 @@ class Config:
     # benign-population calibration file (``detector calibrate``); "" = the packaged default
     calibration_file: str = ""
     river_seed: int = 42
+
+    def to_dict(self) -> dict[str, object]:
+        """Every knob as plain JSON values (sets sorted), the form :meth:`merged` reads back."""
+        out: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["allowlist_accounts"] = sorted(self.allowlist_accounts)
+        return out
+
+    def fingerprint(self) -> str:
+        """A short, stable hash of every knob: which configuration wrote a checkpoint or decided.
+
+        >>> Config().fingerprint() == Config().fingerprint() != Config(throttle_threshold=0.7).fingerprint()
+        True
+        """
+        return xxhash.xxh3_64_hexdigest(orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS))
 
     def with_allowlist(self, accounts: list[str] | frozenset[str]) -> Config:
         """A copy whose allow-list also holds ``accounts``."""

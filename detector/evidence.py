@@ -42,6 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from detector.calibration import Calibration
+from detector.levels import Horizon
 from detector.shape import conf, economics, harvest_shape, harvested_tokens, people_discount, ramp, reasoning_share
 
 
@@ -59,9 +60,9 @@ class Evidence:
 
 
 # Volume needed before a window's shape counts: (requests for zero, requests for full confidence).
-VOLUME = {"1h": (15.0, 120.0), "24h": (30.0, 300.0)}
+VOLUME = {Horizon.HOUR: (15.0, 120.0), Horizon.DAY: (30.0, 300.0)}
 # Harvested answer tokens per window that count as deep at the least, whatever the calibration says.
-HARVESTED_TOKENS = {"1h": 2e5, "24h": 1e6}
+HARVESTED_TOKENS = {Horizon.HOUR: 2e5, Horizon.DAY: 1e6}
 
 
 def _deep(cal: Calibration, horizon: str) -> float:
@@ -83,7 +84,7 @@ def harvest(s: dict[str, float], day: dict[str, float], horizon: str, cal: Calib
     coverage = ramp(s.get("domains", 0.0), 2.0, 3.5)
     q = _deep(cal, horizon)
     depth = ramp(harvested_tokens(s, shape), q, 4.0 * q)
-    clock = ramp(s.get("hours_active", 0.0), 19.0, 23.0) if horizon == "24h" else 0.0
+    clock = ramp(s.get("hours_active", 0.0), 19.0, 23.0) if horizon == Horizon.DAY else 0.0
     drive = max(coverage, depth, 0.6 * clock, 0.25 * reasoning_share(s))
     greedy = 1.0 - 0.3 * s.get("rate_greedy", 0.0)
     return shape * (0.25 + 0.75 * drive) * volume * people_discount(day) * greedy, drive
@@ -99,15 +100,15 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
                      calibration: Calibration | None = None) -> list[Evidence]:
     """Every rule's uncalibrated strength for one key (``stats``: horizon -> window features)."""
     cal = calibration or Calibration.default()
-    day = stats.get("24h") or {}
+    day = stats.get(Horizon.DAY) or {}
     out: list[Evidence | None] = []
-    for horizon in ("1h", "24h"):
+    for horizon in (Horizon.HOUR, Horizon.DAY):
         s = stats.get(horizon)
         if not s or s.get("n", 0.0) <= 0:
             continue
         g = s.get
         n = g("n", 0.0)
-        fast = conf(n, 40.0 if horizon == "1h" else 60.0)
+        fast = conf(n, 40.0 if horizon == Horizon.HOUR else 60.0)
         people = people_discount(day or s)
         h, drive = harvest(s, day or s, horizon, cal)
         out.append(_rule("harvest", h, drive, 0.25, horizon, "economics", True))
@@ -136,13 +137,13 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
         if account_age_d >= 0:
             young = ramp(30.0 - account_age_d, 0.0, 25.0) * harvest_shape(s) * ramp(n, *VOLUME[horizon])
             out.append(_rule("young_account", 0.5 * young, account_age_d, 30.0, horizon, "account"))
-    s1 = stats.get("1h")
+    s1 = stats.get(Horizon.HOUR)
     if s1 and new_model_share > 0:
         split = ramp(new_model_share, 0.25, 0.45) * (1.0 - ramp(new_model_share, 0.85, 0.98))
         shape = max(harvest_shape(s1), harvest_shape(day)) if day else harvest_shape(s1)
         pivot = (split * ramp(old_model_share_24h, 0.3, 0.6) * shape
                  * ramp((day or s1).get("n", 0.0), 50.0, 300.0) * people_discount(day or s1))
-        out.append(_rule("release_pivot", pivot, new_model_share, 0.25, "1h", "model"))
+        out.append(_rule("release_pivot", pivot, new_model_share, 0.25, Horizon.HOUR, "model"))
     return _strongest(e for e in out if e is not None)
 
 
@@ -202,19 +203,19 @@ def raw_cluster_evidence(s: dict[str, float], calibration: Calibration | None = 
     cal = calibration or Calibration.default()
     keys = s.get("keys", 0.0)
     out: list[Evidence | None] = []
-    h, drive = harvest(s, dict(s, end_users=0.0, end_user_share=0.0), "24h", cal)
-    out.append(_rule("cluster_harvest", h * ramp(keys, 3.0, 8.0), drive, 0.25, "24h", "economics", True))
+    h, drive = harvest(s, dict(s, end_users=0.0, end_user_share=0.0), Horizon.DAY, cal)
+    out.append(_rule("cluster_harvest", h * ramp(keys, 3.0, 8.0), drive, 0.25, Horizon.DAY, "economics", True))
     shape = harvest_shape(s) * (1.0 - s.get("one_org", 0.0))   # one organisation's fleet is one customer
     spread = s.get("creation_spread_h", -1.0)
     if spread >= 0 and s.get("accounts", 0.0) >= 5:
         burst = ramp(48.0 - spread, 0.0, 36.0) * ramp(keys, 5.0, 20.0) * shape
-        out.append(_rule("coordinated_accounts", 0.6 * burst, spread, 48.0, "24h", "account"))
+        out.append(_rule("coordinated_accounts", 0.6 * burst, spread, 48.0, Horizon.DAY, "account"))
     sync = s.get("coactivity", 0.0)
-    out.append(_rule("synchronised_keys", ramp(sync, 0.3, 0.7) * ramp(keys, 5.0, 20.0) * shape, sync, 0.3, "24h",
+    out.append(_rule("synchronised_keys", ramp(sync, 0.3, 0.7) * ramp(keys, 5.0, 20.0) * shape, sync, 0.3, Horizon.DAY,
                      "timing", True))
     shared_pay = s.get("payment_share", 0.0)
     out.append(_rule("shared_payment", 0.8 * ramp(shared_pay, 0.3, 0.8) * ramp(keys, 5.0, 20.0) * shape,
-                     shared_pay, 0.3, "24h", "account", True))
+                     shared_pay, 0.3, Horizon.DAY, "account", True))
     return _strongest(e for e in out if e is not None)
 
 

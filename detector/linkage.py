@@ -47,6 +47,7 @@ from math import log2
 
 import xxhash
 
+from detector.levels import Horizon
 from detector.shape import harvest_shape
 from detector.profiles import ProfileBook
 from detector.summary import WindowSummary, breadth
@@ -176,7 +177,7 @@ class Linkage:
     def update(self, s: WindowSummary, book: ProfileBook | None = None, *, allowed: bool = False) -> None:
         """Remember the key's latest day window (and its account's profile attributes); an
         ``allowed`` key (allow-listed account) is never a candidate."""
-        day = s.stats.get("24h") or next(iter(s.stats.values()))
+        day = s.stats.get(Horizon.DAY) or next(iter(s.stats.values()))
         acct = s.account_id
         self.profiles[s.api_key_id] = Profile(
             s.api_key_id, acct,

@@ -24,6 +24,7 @@ import orjson
 
 from detector.config import Config
 from detector.features import EventFeatures
+from detector.levels import Horizon
 from detector.summary import WindowSummary, bucket_stats
 from detector.windows import KeyWindows
 
@@ -111,8 +112,8 @@ class PartitionState:
             kw = self.keys[key]
             merged = kw.close(start, cfg.fine_bucket_ms, cfg.coarse_bucket_ms, cfg.horizons_ms)
             self.dirty.add(key)
-            day = merged.get("24h") or merged[max(merged, key=lambda h: cfg.horizons_ms[h])]
-            hour = merged.get("1h", day)
+            day = merged.get(Horizon.DAY) or merged[max(merged, key=lambda h: cfg.horizons_ms[h])]
+            hour = merged.get(Horizon.HOUR, day)
             summaries.append(WindowSummary(
                 api_key_id=key,
                 epoch_ms=end,

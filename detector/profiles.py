@@ -203,7 +203,7 @@ def load_profiles(path: Path) -> tuple[list[AccountProfile], list[Rejection]]:
     Blank lines are skipped; a rejection's detail starts with its line number among the non-blank
     lines (``line 3: tier: expected a string``). Raises ``OSError`` when the file cannot be read.
     """
-    from detector.replay import open_lines  # replay imports this module through the scorer
+    from detector.offline.replay import open_lines  # replay imports this module through the scorer
 
     profiles: list[AccountProfile] = []
     rejected: list[Rejection] = []

@@ -40,6 +40,7 @@ from detector.calibration import Calibration, CalibrationBuilder
 from detector.evidence import (Evidence, calibrated, cluster_evidence, combine, families_strong,
                                raw_key_evidence)
 from detector.feedback import Label, SupervisedModel
+from detector.levels import Horizon
 from detector.linkage import Linkage
 from detector.profiles import ProfileBook, ProfileUpdate
 from detector.summary import WindowSummary
@@ -87,8 +88,7 @@ class Scorer:
         self.labels: dict[str, Label] = {}          # subject -> label in force
         self.cluster_stats: dict[str, dict[str, float]] = {}
         self.profiles = ProfileBook()               # account profiles in force (org, payment, tier, ...)
-        self.calibration = Calibration.load(config.calibration_file) if config.calibration_file \
-            else Calibration.default()
+        self.calibration = _calibration(config)
         self.collector: CalibrationBuilder | None = None   # set by `detector calibrate` only
 
     # ----------------------------------------------------------------- labels
@@ -136,7 +136,7 @@ class Scorer:
             p = self.supervised.proba(stats)
             if p >= 0.6:
                 cap = 1.0 if score >= self.config.observe_threshold else 0.6
-                evidence = sorted(evidence + [Evidence("analyst_similarity", min(cap, p), p, 0.5, "24h")],
+                evidence = sorted(evidence + [Evidence("analyst_similarity", min(cap, p), p, 0.5, Horizon.DAY)],
                                   key=lambda e: (-e.strength, e.signal))
                 score = combine(evidence)
         return evidence, score, False
@@ -189,7 +189,7 @@ class Scorer:
                                   key=lambda e: (-e.strength, e.signal))
                 score = combine(evidence)
             subject = decision_key("key", s.api_key_id)
-            day = s.stats.get("24h") or s.stats[max(s.stats, key=lambda h: cfg.horizons_ms.get(h, 0))]
+            day = s.stats.get(Horizon.DAY) or s.stats[max(s.stats, key=lambda h: cfg.horizons_ms.get(h, 0))]
             evidence, score, dismissed = self._feedback(subject, day, evidence, score)
             state = self.subjects.get(subject)
             if score < cfg.observe_threshold and (state is None or state.level == 0):
@@ -208,7 +208,7 @@ class Scorer:
                                                             evidence, combine(evidence))
                 allowed = dismissed or (bool(c.account_ids) and all(self._allowlisted(a) for a in c.account_ids))
                 self._decide(out, "cluster", c.cluster_id, c.members, c.account_ids, score, evidence,
-                             {"24h": c.stats}, epoch_ms, allowed)
+                             {Horizon.DAY.value: c.stats}, epoch_ms, allowed)
         self._expire(out, epoch_ms)
         return out
 
@@ -247,11 +247,11 @@ class Scorer:
         if level > state.level or (grew and level >= 2 and state.level >= 2):
             level = max(level, state.level)
             action = LEVELS[level]
-            horizon = evidence[0].horizon if evidence else "1h"
+            horizon = evidence[0].horizon if evidence else Horizon.HOUR
             ttl_s = cfg.ttl_s[action]
             alert = build_alert(kind=kind, subject=subject_id, api_key_ids=keys, account_ids=accounts, level=level,
                                 score=score, epoch_ms=epoch_ms, horizon_ms=cfg.horizons_ms.get(horizon, _HOUR_MS),
-                                requests=int(stats.get(horizon, stats.get("24h", {})).get("n", 0)),
+                                requests=int(stats.get(horizon, stats.get(Horizon.DAY, {})).get("n", 0)),
                                 evidence=evidence or [Evidence("score", score, score, 0.0, horizon)],
                                 ttl_s=ttl_s, model_version=self.model_version)
             out.alerts.append(alert)
@@ -276,16 +276,34 @@ class Scorer:
 
     # ---------------------------------------------------------- persistence
     def to_bytes(self) -> bytes:
-        """Checkpoint of the whole stage (River models carry their version tag)."""
-        state = dict(self.__dict__, anomaly=self.anomaly.to_bytes())
+        """Checkpoint of what the scorer learned (River models carry their version tag); never its
+        configuration or calibration, which :meth:`from_bytes` takes from the running process."""
+        state = {k: v for k, v in self.__dict__.items() if k not in _NOT_CHECKPOINTED}
+        state["anomaly"] = self.anomaly.to_bytes()
         return pickle.dumps(state, protocol=5)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Scorer:
-        """Restore :meth:`to_bytes`."""
+    def from_bytes(cls, data: bytes, config: Config) -> Scorer:
+        """Restore :meth:`to_bytes` under ``config`` (and the calibration it names).
+
+        >>> a = Scorer(Config())
+        >>> b = Scorer.from_bytes(a.to_bytes(), Config(throttle_threshold=0.7))
+        >>> b.config.throttle_threshold, b.calibration.version == a.calibration.version
+        (0.7, True)
+        """
         state = pickle.loads(data)  # noqa: S301 - our own checkpoint
         obj = cls.__new__(cls)
         obj.__dict__.update(state)
+        obj.config = config
+        obj.calibration = _calibration(config)
+        obj.collector = None
         obj.anomaly = WindowAnomaly.from_bytes(state["anomaly"])
         return obj
+
+
+_NOT_CHECKPOINTED = frozenset({"config", "calibration", "collector"})
+
+
+def _calibration(config: Config) -> Calibration:
+    return Calibration.load(config.calibration_file) if config.calibration_file else Calibration.default()
 

@@ -113,7 +113,10 @@ class WindowSummary:
     @classmethod
     def from_json(cls, data: bytes) -> WindowSummary:
         """Inverse of :meth:`to_json`."""
-        d = orjson.loads(data)
-        d["skeletons"] = [tuple(x) for x in d["skeletons"]]
-        d["signatures"] = [tuple(x) for x in d.get("signatures", ())]
-        return cls(**d)
+        return cls.from_dict(orjson.loads(data))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> WindowSummary:
+        """The summary of a decoded :meth:`to_json` object (``d`` is not modified)."""
+        return cls(**{**d, "skeletons": [tuple(x) for x in d["skeletons"]],
+                      "signatures": [tuple(x) for x in d.get("signatures", ())]})

@@ -9,11 +9,14 @@
     account-profiles (compacted) ──profiles──▶ xd-summaries; bad profiles ──▶ gateway-logs-dlq
 
 Every agent has ``concurrency=1`` (Faust bug #606) and takes batches with ``take_events`` so it
-knows each message's partition and offset. The logic lives in :mod:`streams.ingest`,
-:mod:`streams.windowing` and :mod:`streams.scoring`; this module only moves bytes. A batch is
-acknowledged (and later committed) only after its sends are acknowledged and its state written, so
-an unexpected error exits the process (the supervisor in :mod:`streams.worker` restarts it) rather
-than letting Faust ack a half-done batch.
+knows each message's partition and offset. The logic lives in the pure stages of
+:mod:`detector.stages` (ingest with every input format, keyed windows, epoch scorer, profiles);
+the stateful ones run under :class:`streams.runner.Runner` (load, offset check, send, persist);
+this module only moves bytes. A batch is acknowledged (and later committed) only after its sends
+are acknowledged and its state written, so an unexpected error exits the process (the supervisor
+in :mod:`streams.worker` restarts it) rather than letting Faust ack a half-done batch. When the
+runner finds that the consumer group's committed offset ran ahead of the offset stored in Redis,
+the agent seeks the partition back to Redis's offset (:class:`streams.runner.Rewind`).
 """
 
 from __future__ import annotations
@@ -23,20 +26,20 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import faust
 import orjson
+from faust.types import TP
 
 from detector.config import Config
+from detector.stages.ingest import Ingest
+from detector.stages.profiles import route_profiles
 from streams import metrics
-from streams.ingest import Ingest
-from streams.profiles import route_profiles
 from streams.redis_store import RedisStore
-from streams.scoring import ScoringStage
+from streams.runner import SCORER_PARTITION, Rewind, Runner, ScorerIO, WindowsIO
 from streams.settings import Settings
-from streams.windowing import WindowStage
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +50,11 @@ def faust_app(s: Settings) -> faust.App:
     The worker and the bare pass-through agent of ``detector bench stream`` both start from it, so
     the benchmark compares the detector with Faust configured identically.
     """
+    from streams.kafka_security import faust_config
+
     return faust.App(
         s.group_id,
-        broker=[f"kafka://{h.strip()}" for h in s.kafka_bootstrap.split(",")],
+        **faust_config(s),   # broker URLs + broker_credentials (SASL/TLS) from the settings
         datadir=s.datadir or os.path.join(tempfile.gettempdir(), f"xd-faust-{s.group_id}"),
         web_enabled=False, topic_disable_leader=True, topic_allow_declare=False,
         producer_acks=-1, producer_max_request_size=s.max_message_bytes,
@@ -69,20 +74,30 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
     keyed_topic = app.topic(s.topic("keyed"), partitions=s.partitions, **raw)
     summaries_topic = app.topic(s.topic("summaries"), partitions=1, **raw)
 
-    store = RedisStore.from_url(s.redis_url)
+    store = RedisStore.from_settings(s)
     ingest = Ingest(s.partitions, source_topic=s.topic("input"), rows_per_message=s.rows_per_message,
-                    max_dlq_bytes=s.max_message_bytes)
-    windows = WindowStage(config, store, summaries_per_message=s.summaries_per_message)
-    scorer = ScoringStage(config, store, s.partitions)
+                    max_dlq_bytes=s.max_message_bytes, fmt=s.input_format)
     out = Sender(app)
+
+    async def send_summaries(values: list[bytes]) -> None:
+        await out.ordered(s.topic("summaries"), [(0, None, v, None) for v in values])
+
+    async def send_outputs(alerts: list[dict[str, Any]], decisions: list[tuple[str, Any]]) -> None:
+        await asyncio.gather(
+            out.unordered(s.topic("alerts"), [(0, a["subject_id"].encode(), orjson.dumps(a), None) for a in alerts]),
+            out.ordered(s.topic("decisions"),
+                        [(0, k.encode(), None if d is None else orjson.dumps(d), None) for k, d in decisions]))
+
+    windows = Runner(WindowsIO(config, store, send_summaries, summaries_per_message=s.summaries_per_message))
+    scorer = Runner(ScorerIO(config, store, s.partitions, send_outputs))
 
     @app.agent(input_topic, concurrency=1)
     async def ingest_agent(stream: faust.StreamT) -> None:
         async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
             async with guarded("ingest", events, app):
                 started = time.perf_counter()
-                batch = ingest.process([(e.message.partition, e.message.offset, e.value) for e in events],
-                                       caught_up(app, events))
+                batch = ingest.process([(e.message.partition, e.message.offset, e.value, input_format(e))
+                                        for e in events], caught_up(app, events))
                 await asyncio.gather(
                     out.ordered(s.topic("keyed"), [(p, None, v, None) for p, v in batch.keyed]),
                     out.unordered(s.topic("dlq"), [(0, None, v, h) for v, h in batch.dlq]))
@@ -94,27 +109,17 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
 
     @app.agent(keyed_topic, concurrency=1)
     async def windows_agent(stream: faust.StreamT) -> None:
-        async def send(values: list[bytes]) -> None:
-            await out.ordered(s.topic("summaries"), [(0, None, v, None) for v in values])
-
         async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
             async with guarded("windows", events, app):
                 for p, msgs in by_partition(events).items():
-                    await windows.process(p, msgs, send)
+                    await rewind_if_asked(app, s.topic("keyed"), await windows.process(p, msgs))
 
     @app.agent(summaries_topic, concurrency=1)
     async def scorer_agent(stream: faust.StreamT) -> None:
-        async def send(alerts: list[dict[str, Any]], decisions: list[tuple[str, Any]]) -> None:
-            await asyncio.gather(
-                out.unordered(s.topic("alerts"),
-                              [(0, a["subject_id"].encode(), orjson.dumps(a), None) for a in alerts]),
-                out.ordered(s.topic("decisions"),
-                            [(0, k.encode(), None if d is None else orjson.dumps(d), None) for k, d in decisions]))
-
         async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
             async with guarded("scorer", events, app):
                 for _p, msgs in by_partition(events).items():
-                    await scorer.process(msgs, send)
+                    await rewind_if_asked(app, s.topic("summaries"), await scorer.process(SCORER_PARTITION, msgs))
 
     @app.agent(app.topic(s.topic("labels"), **raw), concurrency=1)
     async def labels_agent(stream: faust.StreamT) -> None:
@@ -141,9 +146,28 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
     if s.metrics_port:
         @app.task
         async def serve_metrics() -> None:
-            app.metrics_runner = await metrics.start_http(s.metrics_host, s.metrics_port, health)  # type: ignore[attr-defined]
+            app.metrics_runner = await metrics.start_http(  # type: ignore[attr-defined]
+                s.metrics_host, s.metrics_port, health, token=s.http_token)
 
     return app
+
+
+INPUT_FORMAT_HEADER = "x-input-format"
+
+
+def input_format(event: Any) -> str | None:
+    """The format a message names in its ``x-input-format`` header (None: the topic's format)."""
+    headers = event.message.headers or ()
+    for name, value in headers.items() if isinstance(headers, Mapping) else headers:
+        if name == INPUT_FORMAT_HEADER and value:
+            return bytes(value).decode("utf-8", "replace").strip()
+    return None
+
+
+async def rewind_if_asked(app: faust.App, topic: str, result: Any) -> None:
+    """Seek ``topic``'s partition back when the runner asked for it (see :class:`streams.runner.Rewind`)."""
+    if isinstance(result, Rewind):
+        await app.consumer.seek(TP(topic, result.partition), result.offset)
 
 
 def by_partition(events: Iterable[Any]) -> dict[int, list[tuple[int, bytes]]]:

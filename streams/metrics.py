@@ -2,7 +2,9 @@
 
 ``GET /metrics`` (Prometheus text format) and ``GET /healthz`` (200, or 503 once Redis or Kafka
 calls have kept failing for longer than a minute; the body says which, and how long ago each stage
-last finished a batch) on ``DETECTOR_METRICS_PORT``.
+last finished a batch) on ``DETECTOR_METRICS_PORT``; with ``DETECTOR_HTTP_TOKEN_FILE`` set,
+``/metrics`` needs the bearer token and ``/healthz`` shows its detail only with it
+(:func:`start_http`).
 Labels carry stage names, partition numbers, reject reasons, severities and actions: never an API
 key, an account, or text.
 """
@@ -10,6 +12,7 @@ key, an account, or text.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
@@ -36,6 +39,10 @@ REDIS_WRITE_SECONDS = Histogram("xd_redis_write_seconds", "Time of one atomic Re
 REDIS_RETRIES = Counter("xd_redis_retries_total", "Redis calls retried after a connection error")
 SEND_RETRIES = Counter("xd_kafka_send_retries_total", "Kafka sends retried after an error")
 RELOADS = Counter("xd_state_reloads_total", "State (re)loads from Redis", ["stage"])
+REWINDS = Counter("xd_rewinds_total", "Seeks back to the Redis offset: the committed offset had run ahead of Redis",
+                  ["stage"])
+LOST_MESSAGES = Counter("xd_lost_messages_total", "Messages between the Redis offset and the log start (retention)",
+                        ["stage"])
 ACTIVE_KEYS = Gauge("xd_active_keys", "Keys with window state in memory", ["partition"])
 WATERMARK = Gauge("xd_watermark_ms", "Event-time watermark of a window partition (epoch ms)", ["partition"])
 SCORER_EPOCH = Gauge("xd_scorer_epoch_ms", "Last epoch processed by the scorer (epoch ms)")
@@ -46,6 +53,29 @@ LAST_BATCH = Gauge("xd_last_batch_unixtime", "Wall time of the last processed ba
 
 DEPENDENCY_DOWN = Gauge("xd_dependency_failing", "1 while calls to a dependency keep failing", ["dependency"])
 _failing_since: dict[str, float] = {}
+
+# Restarts of the worker process by its supervisor (streams.worker): the supervisor passes the count
+# and the previous exit code to each new process in these variables, and the new process exports
+# them, so a restart shows as an increase of the counter across processes (same scrape target).
+WORKER_RESTARTS = Counter("xd_worker_restarts_total",
+                          "Times the supervisor restarted the worker process after it exited abnormally")
+WORKER_LAST_EXIT = Gauge("xd_worker_last_exit_code",
+                         "Exit code of the previous worker process (0: first start; negative: killed by that signal)")
+RESTARTS_ENV = "XD_WORKER_RESTARTS"
+LAST_EXIT_ENV = "XD_WORKER_LAST_EXIT_CODE"
+
+
+def carry_restarts(env: Mapping[str, str]) -> int:
+    """Export the restart count and last exit code the supervisor passed in ``env``; returns the count."""
+    try:
+        restarts = max(0, int(env.get(RESTARTS_ENV, "0") or 0))
+        last_exit = int(env.get(LAST_EXIT_ENV, "0") or 0)
+    except ValueError:
+        return 0
+    if restarts:
+        WORKER_RESTARTS.inc(restarts)
+    WORKER_LAST_EXIT.set(last_exit)
+    return restarts
 
 
 def failing(dependency: str) -> None:
@@ -78,26 +108,15 @@ def mark_batch(stage: str, started: float) -> None:
     LAST_BATCH.labels(stage).set(time.time())
 
 
-async def start_http(host: str, port: int, health: object) -> object:
-    """Serve ``/metrics`` and ``/healthz`` with aiohttp; ``health()`` returns (ok, detail).
+async def start_http(host: str, port: int, health: object, *, token: str = "") -> object:
+    """Serve ``/metrics`` and ``/healthz`` (``health()`` returns (ok, detail)) with aiohttp.
 
-    Returns the aiohttp runner (call ``await runner.cleanup()`` to stop).
+    With a ``token`` (``DETECTOR_HTTP_TOKEN_FILE``) every request needs ``Authorization: Bearer
+    <token>`` (401 otherwise), except ``/healthz``: Kubernetes probes cannot send a token, so it
+    answers everyone with its status code and ``status``, and gives the ``detail`` only to a caller
+    with the token (:func:`streams.http_auth.start_metrics_server`). Returns the aiohttp runner
+    (call ``await runner.cleanup()`` to stop).
     """
-    from aiohttp import web
+    from streams.http_auth import start_metrics_server
 
-    async def metrics_view(_request: web.Request) -> web.Response:
-        body, ctype = render()
-        return web.Response(body=body, headers={"Content-Type": ctype})
-
-    async def health_view(_request: web.Request) -> web.Response:
-        ok, detail = health()  # type: ignore[operator]
-        return web.json_response({"status": "ok" if ok else "unhealthy", "detail": detail},
-                                 status=200 if ok else 503)
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics_view)
-    app.router.add_get("/healthz", health_view)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
+    return await start_metrics_server(host, port, token=token, health=health)  # type: ignore[arg-type]

@@ -19,7 +19,10 @@ Both writes are one ``EVALSHA`` guarded by the stored offset: if the stored offs
 past the batch's last offset the script does nothing and returns 0 (a redelivered batch, or another
 worker got there first after a rebalance). redis-py reloads a script on ``NOSCRIPT`` (after a Redis
 restart). Connection errors are retried with capped exponential backoff, forever: a worker waits
-for Redis rather than acking input it could not persist.
+for Redis rather than acking input it could not persist. A refused login or an ACL refusal
+(:data:`streams.redis_conn.ACCESS_ERRORS`; redis-py's ``AuthenticationError`` is a
+``ConnectionError``) is not retried: it propagates, and the agent exits naming it. The client comes
+from :func:`streams.redis_conn.redis_client` (TLS, ACL user and password from the settings).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streams import metrics
+from streams.redis_conn import ACCESS_ERRORS, redis_client
+from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -115,6 +120,8 @@ async def retrying(op: Callable[[], Awaitable[T]], what: str, *, max_delay_s: fl
     while True:
         try:
             result = await op()
+        except ACCESS_ERRORS:
+            raise   # wrong credentials or ACL: retrying cannot help
         except RETRYABLE as exc:
             failures += 1
             metrics.REDIS_RETRIES.inc()
@@ -149,10 +156,11 @@ class RedisStore:
         self._save_scorer = client.register_script(SAVE_SCORER_LUA)
 
     @classmethod
-    def from_url(cls, url: str) -> RedisStore:
-        """A store on a new client (connections are opened lazily, in the running event loop)."""
-        return cls(aioredis.from_url(url, decode_responses=False, socket_timeout=30,
-                                     socket_connect_timeout=5, health_check_interval=15))
+    def from_settings(cls, settings: Settings, url: str | None = None) -> RedisStore:
+        """A store on a new client for ``settings`` (``url`` replaces ``DETECTOR_REDIS_URL``);
+        connections are opened lazily, in the running event loop."""
+        return cls(redis_client(settings, url=url, decode_responses=False, socket_timeout=30,
+                                health_check_interval=15))
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -35,10 +35,10 @@ WORKER=$!
 trap 'kill $WORKER 2>/dev/null || true; wait $WORKER 2>/dev/null || true' EXIT
 
 echo "== feeding $OUT/events.jsonl.gz to ${DETECTOR_TOPIC_PREFIX}gateway-logs"
-"$BIN/python" -m streams.feed "$OUT/events.jsonl.gz" --records-per-message 100
+"$BIN/python" -m detector.offline.feed "$OUT/events.jsonl.gz" --records-per-message 100
 
 echo "== alerts as they arrive (stops after 60 s without a new one)"
-"$BIN/detector" watch --topic "${DETECTOR_TOPIC_PREFIX}extraction-alerts" --from-beginning --idle 60
+"$BIN/detector" watch --from-beginning --idle 60
 
 echo "== the same file through replay gives the same alerts:"
 echo "   $BIN/detector replay $OUT/events.jsonl.gz --allowlist $OUT/allowlist.json --report $OUT/report"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent install of what the local services need, from package registries only:
 #   - redis-server (Debian), Java 17+ and Maven (Debian) -- only when missing;
+#   - prometheus (Debian: the server and promtool, for the alerting-rule tests) -- only when missing;
 #   - the Kafka broker jars (Maven Central, pinned in deploy/local/kafka/pom.xml) -- only when the
 #     resolved set is missing or the pom changed.
 # Logs under .cache/local/logs; one short line per step on stderr.
@@ -11,7 +12,7 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
 
 SUDO=""
 if [[ "$(id -u)" != "0" ]]; then
-    command -v sudo >/dev/null || die "not root and no sudo: install redis-server, openjdk-17-jre-headless, maven by hand"
+    command -v sudo >/dev/null || die "not root and no sudo: install redis-server, openjdk-17-jre-headless, maven, prometheus by hand"
     SUDO="sudo"
 fi
 
@@ -27,8 +28,9 @@ install_debs() {
     command -v redis-server >/dev/null && command -v redis-cli >/dev/null || pkgs+=(redis-server)
     java_ok || pkgs+=(openjdk-17-jre-headless)
     command -v mvn >/dev/null || pkgs+=(maven)
+    command -v prometheus >/dev/null && command -v promtool >/dev/null || pkgs+=(prometheus)
     if ((${#pkgs[@]} == 0)); then
-        say "install: system packages present (redis-server, java 17+, maven)"
+        say "install: system packages present (redis-server, java 17+, maven, prometheus)"
         return 0
     fi
     local t0 log="$LOG_DIR/install-apt.log"; t0="$(now_ms)"
@@ -36,6 +38,7 @@ install_debs() {
     {
         $SUDO apt-get update
         # The Debian redis-server package may start a system Redis on 6379; ours runs apart on $REDIS_PORT.
+        # Likewise the prometheus package may start a system Prometheus on 9090; the tests start their own.
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${pkgs[@]}"
     } >>"$log" 2>&1 || { tail -n 20 "$log" >&2; die "apt-get install failed (log: $log)"; }
     say "install: system packages installed in $(elapsed_s "$t0") s"

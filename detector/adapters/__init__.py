@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from detector.adapters import kong, litellm, otel
-from detector.parse import MAX_RECORD_BYTES, RecordError, check_record, raw_of, split_message
+from detector.parse import MAX_RECORD_BYTES, RecordError, check_record, parse_message, raw_of, split_message
 from detector.record import Event, Rejection
 
 ADAPTERS: dict[str, Callable[[dict], dict]] = {
@@ -32,7 +32,22 @@ ADAPTERS: dict[str, Callable[[dict], dict]] = {
     "kong": kong.to_canonical,
 }
 
+FORMATS: tuple[str, ...] = ("canonical", *ADAPTERS)
+"""Every input format: the canonical records of ``gateway-log-schema.md`` and each adapter's."""
+
 _EXPAND: dict[str, Callable[[dict], list[dict]]] = {"otel": otel.spans}
+
+
+def parse_input(raw: bytes, fmt: str = "canonical", *, reference_ms: int | None = None,
+                max_bytes: int = MAX_RECORD_BYTES) -> list[Event | Rejection]:
+    """Every record of one message in format ``fmt`` (one of :data:`FORMATS`), in input order.
+
+    >>> [type(x).__name__ for x in parse_input(b'{"ts": 1795701787412, "api_key_id": "k"}')]
+    ['Event']
+    """
+    if fmt == "canonical":
+        return parse_message(raw, reference_ms=reference_ms, max_bytes=max_bytes)
+    return parse_foreign(raw, fmt, reference_ms=reference_ms, max_bytes=max_bytes)
 
 
 def parse_foreign(

@@ -36,9 +36,10 @@ from detector.config import Config
 from detector.parse import parse_message
 from detector.profiles import load_profiles
 from detector.record import Rejection
-from detector.replay import open_lines, replay_lines
-from streams.feed import batches, end_watermark, feed_messages, send_watermark
-from streams.kafka_range import compare_with_live, live_alerts, read_records, read_time_range
+from detector.offline.replay import open_lines, replay_lines
+from detector.offline.feed import batches, end_watermark, feed_messages, send_watermark
+from detector.offline.kafka_range import compare_with_live, live_alerts, read_records, read_time_range
+from detector.offline.chaos import canonical
 from streams.redis_store import SCORER_KEY, meta_key
 from streams.settings import Settings
 from streams.topics import ensure_topics, topic_specs
@@ -70,7 +71,7 @@ class Sim:
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Sim:
     from detector.parse import parse_line
-    from detector.simulate import simulate
+    from detector.offline.simulate import simulate
 
     out = tmp_path_factory.mktemp("live-sim")
     res = simulate(out, seed=5, scenario="all", hours=3, scale=0.05)
@@ -305,43 +306,6 @@ def redis_state(url: str) -> dict[str, Any]:
     finally:
         r.close()
     return out
-
-
-def canonical(obj: Any, depth: int = 0) -> Any:
-    """A comparable form of an unpickled object graph (sets sorted, objects as their attributes)."""
-    if depth > 60:
-        return repr(type(obj))
-    if isinstance(obj, (str, int, float, bool, type(None))):
-        return obj
-    if isinstance(obj, type) or callable(obj) and not hasattr(obj, "__dict__"):
-        return getattr(obj, "__qualname__", repr(type(obj)))
-    if isinstance(obj, bytes):
-        try:
-            return canonical(pickle.loads(obj), depth + 1)  # noqa: S301 - nested checkpoint (the anomaly model)
-        except Exception:  # noqa: BLE001
-            return obj
-    if isinstance(obj, dict):
-        return sorted(((repr(canonical(k, depth + 1)), canonical(v, depth + 1)) for k, v in obj.items()),
-                      key=lambda kv: kv[0])
-    if isinstance(obj, (set, frozenset)):
-        return sorted((canonical(v, depth + 1) for v in obj), key=repr)
-    if isinstance(obj, (list, tuple)):
-        return [canonical(v, depth + 1) for v in obj]
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "__dict__") or hasattr(obj, "__slots__"):
-        attrs = dict(getattr(obj, "__dict__", {}))
-        for cls in type(obj).__mro__:
-            for s in getattr(cls, "__slots__", ()):
-                if hasattr(obj, s):
-                    attrs[s] = getattr(obj, s)
-        if attrs:
-            return [type(obj).__name__, canonical(attrs, depth + 1)]
-    try:  # an extension object (River's Rust sketches): its pickled state
-        reduced = obj.__reduce_ex__(5)
-        return [type(obj).__name__, canonical(list(reduced[1:]), depth + 1)]
-    except Exception:  # noqa: BLE001
-        return repr(obj)
 
 
 def alert_view(alerts: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
@@ -691,7 +655,7 @@ def test_allowlisted_profile_is_not_actioned_live_or_in_replay(sim: Sim, referen
     from typer.testing import CliRunner
 
     from detector.cli import app as cli
-    from streams.feed import produce
+    from detector.offline.feed import produce
 
     actioned = [a for a in reference.alerts if a["kind"] == "key" and a["account_ids"]
                 and a["action"] in ("throttle", "block")]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from streams.bench import bench_stream
+from detector.offline.stream_bench import bench_stream
 
 pytestmark = pytest.mark.integration
 
 KEYS = ("bare_events_per_s", "detector_events_per_s", "ratio", "single_record_ratio", "latency_p50_s",
-        "latency_p99_s", "redis_bytes_per_key")
+        "latency_p99_s", "redis_bytes_per_key", "workers_1_events_per_s", "workers_2_events_per_s",
+        "two_workers_over_one")
 
 
 def test_bench_stream_reports_every_figure(kafka_bootstrap: str, redis_url: str, redis_db: int) -> None:

@@ -21,8 +21,8 @@ import redis.asyncio as redis
 from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 
-from streams.enforcer import Enforcer
-from streams.service_settings import Settings
+from detector.outputs.enforcer import Enforcer
+from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ class Harness:
     redis: redis.Redis
 
     async def send(self, subject: str, value: bytes | None) -> None:
-        await self.producer.send_and_wait(self.settings.decisions_topic, value, key=subject.encode())
+        await self.producer.send_and_wait(self.settings.topic("decisions"), value, key=subject.encode())
 
     async def dump(self) -> dict[str, tuple[bytes, int]]:
         """Every key of the test DB: serialized value and absolute expiry (ms)."""

@@ -16,12 +16,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from detector.config import Config
-from detector.replay import open_lines, replay_lines
-from streams.feed import batches, end_watermark
-from streams.ingest import Ingest, watermark_message
+from detector.offline.replay import open_lines, replay_lines
+from detector.offline.feed import batches, end_watermark
+from detector.stages.ingest import Ingest, watermark_message
 from streams.redis_store import SCORER_KEY, RedisStore, blob_key, meta_key
-from streams.scoring import ScoringStage
-from streams.windowing import WindowStage
+from streams.runner import SCORER_PARTITION, REWIND_PATIENCE_S, Rewind, Runner, ScorerIO, WindowsIO
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +30,7 @@ P = 3
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Two hours of mixed traffic, as 100-record NDJSON messages plus the closing watermark."""
-    from detector.simulate import simulate
+    from detector.offline.simulate import simulate
 
     out = tmp_path_factory.mktemp("sim")
     res = simulate(out, seed=11, scenario="all", hours=2, scale=0.04)
@@ -53,13 +52,24 @@ class Live:
         self.config = config
         self.store = store
         self.ingest = Ingest(P, rows_per_message=rows_per_message)
-        self.windows = WindowStage(config, store, summaries_per_message=7)
-        self.scoring = ScoringStage(config, store, P)
+        self.windows = self.new_windows()
+        self.scoring = self.new_scoring()
         self.keyed: dict[int, list[bytes]] = {p: [] for p in range(P)}
         self.summaries: list[bytes] = []
         self.alerts: list[dict[str, Any]] = []
         self.decisions: list[tuple[str, Any]] = []
         self.dlq: list[tuple[bytes, dict[str, bytes]]] = []
+
+    def new_windows(self, **kwargs: Any) -> Runner:
+        """A window-stage runner on the same store (a restarted or second worker)."""
+        return Runner(WindowsIO(self.config, self.store, self._send_summaries, summaries_per_message=7), **kwargs)
+
+    def new_scoring(self) -> Runner:
+        return Runner(ScorerIO(self.config, self.store, P, self._send_outputs))
+
+    @property
+    def scorer_memory(self) -> Any:
+        return self.scoring.memory.get(SCORER_PARTITION)
 
     def run_ingest(self, msgs: list[tuple[int, int, bytes]]) -> None:
         out = self.ingest.process(msgs)
@@ -74,22 +84,22 @@ class Live:
         self.alerts += alerts
         self.decisions += decisions
 
-    async def run_windows(self, p: int, start: int, end: int, stage: WindowStage | None = None) -> Any:
+    async def run_windows(self, p: int, start: int, end: int, stage: Runner | None = None) -> Any:
         msgs = list(enumerate(self.keyed[p]))[start:end]
-        return await (stage or self.windows).process(p, msgs, self._send_summaries)
+        return await (stage or self.windows).process(p, msgs)
 
-    async def run_scoring(self, start: int, end: int, stage: ScoringStage | None = None) -> Any:
+    async def run_scoring(self, start: int, end: int, stage: Runner | None = None) -> Any:
         msgs = list(enumerate(self.summaries))[start:end]
-        return await (stage or self.scoring).process(msgs, self._send_outputs)
+        return await (stage or self.scoring).process(SCORER_PARTITION, msgs)
 
     async def drain(self, batch: int = 5) -> None:
         """Process everything left in every log, in batches."""
         for p in range(P):
-            done = self.windows.slots[p].offset + 1 if p in self.windows.slots else 0
+            done = self.windows.memory[p].offset + 1 if p in self.windows.memory else 0
             while done < len(self.keyed[p]):
                 await self.run_windows(p, done, done + batch)
                 done += batch
-        done = self.scoring.mem.offset + 1 if self.scoring.mem else 0
+        done = self.scorer_memory.offset + 1 if self.scorer_memory else 0
         while done < len(self.summaries):
             await self.run_scoring(done, done + batch * 3)
             done += batch * 3
@@ -161,7 +171,7 @@ def test_live_stages_equal_replay(sim: dict[str, Any], redis_db_url: str) -> Non
     assert live.decisions == replay.decisions
     assert not live.dlq
     # every epoch was scored once, in order, including empty ones
-    assert live.scoring.mem is not None and live.scoring.mem.scorer.epochs == replay.counts["epochs"]
+    assert live.scorer_memory is not None and live.scorer_memory.scorer.epochs == replay.counts["epochs"]
     state = redis_state(redis_db_url)
     assert SCORER_KEY in state and all(meta_key(p) in state for p in range(P))
 
@@ -188,7 +198,7 @@ def test_batching_and_duplicates_do_not_change_state(sim: dict[str, Any], redis_
         feed(live, messages[half - 8:], batch=9, start_offset=half - 8)
         # a restarted window stage is handed messages it already applied (Faust commit lag)
         for p in range(P):
-            await live.run_windows(p, 0, 4, stage=WindowStage(config, store, summaries_per_message=7))
+            await live.run_windows(p, 0, 4, stage=live.new_windows())
         await live.drain(batch=6)
         return redis_state(redis_db_url), live.alerts
 
@@ -213,8 +223,8 @@ def test_partition_state_round_trips_through_redis(sim: dict[str, Any], redis_db
         feed(live, sim["messages"][: len(sim["messages"]) // 2], batch=6)
         await live.drain()
         for p in range(P):
-            before = live.windows.slots[p]
-            after = await WindowStage(config, store).load(p)
+            before = live.windows.memory[p]
+            after = await live.new_windows().io.load(p)
             assert after.offset == before.offset == len(live.keyed[p]) - 1
             assert after.hw == before.hw
             assert after.state.meta_bytes() == before.state.meta_bytes()
@@ -237,7 +247,7 @@ def test_offset_guard_makes_a_replayed_batch_a_no_op(sim: dict[str, Any], redis_
         snapshot = redis_state(redis_db_url)
         sent = len(live.summaries)
         # the same batch again, on a fresh stage (a restarted worker): skipped by offset
-        again = await live.run_windows(0, 0, 6, stage=WindowStage(config, store))
+        again = await live.run_windows(0, 0, 6, stage=live.new_windows())
         assert again.applied == 0 and again.skipped == 6 and len(live.summaries) == sent
         assert redis_state(redis_db_url) == snapshot
         # the script itself refuses an older offset, whatever the payload
@@ -260,7 +270,7 @@ def test_reload_after_another_writer_advanced(sim: dict[str, Any], redis_db_url:
         live = Live(store, config)
         feed(live, sim["messages"], batch=8)
         n = len(live.keyed[1])
-        a, b = WindowStage(config, store), WindowStage(config, store)
+        a, b = live.new_windows(), live.new_windows()
         await live.run_windows(1, 0, n // 3, stage=a)
         await live.run_windows(1, n // 3, 2 * n // 3, stage=b)
         res = await live.run_windows(1, n // 3, n, stage=a)  # A resumes from its stale position
@@ -292,9 +302,9 @@ def test_scorer_checkpoint_round_trip(sim: dict[str, Any], redis_db_url: str) ->
             await live.run_windows(p, 0, len(live.keyed[p]))
         half = len(live.summaries) // 2
         await live.run_scoring(0, half)
-        restarted = ScoringStage(config, store, P)
+        restarted = live.new_scoring()
         await live.run_scoring(0, len(live.summaries), stage=restarted)  # redelivers the first half too
-        assert restarted.mem is not None and restarted.mem.offset == len(live.summaries) - 1
+        assert restarted.memory[SCORER_PARTITION].offset == len(live.summaries) - 1
         return live
 
     live = run_with_store(redis_db_url, body)
@@ -306,7 +316,7 @@ def test_summary_encoding_matches_to_json(sim: dict[str, Any], redis_db_url: str
     from detector.partition import PartitionState
     from detector.features import extract
     from detector.parse import parse_message
-    from streams.windowing import summary_json
+    from detector.stages.keyed_windows import summary_json
 
     st = PartitionState(sim["config"])
     n = 0
@@ -339,7 +349,7 @@ def test_allowlisted_profile_reaches_the_scorer_like_replay(sim: dict[str, Any],
     """A profile forwarded on the scorer's input (as the profiles agent does) silences its account's
     keys, and the live stages decide exactly what replay with the same profile decides."""
     from detector.profiles import AccountProfile
-    from streams.profiles import profile_message
+    from detector.stages.profiles import profile_message
 
     actioned = [a for a in sim["replay"].alerts if a["kind"] == "key" and a["account_ids"]
                 and a["action"] in ("throttle", "block")]
@@ -360,4 +370,41 @@ def test_allowlisted_profile_reaches_the_scorer_like_replay(sim: dict[str, Any],
     assert not any(account in a["account_ids"] for a in replay.alerts if a["kind"] == "key")
     assert alert_view(live.alerts) == alert_view(replay.alerts) != alert_view(sim["replay"].alerts)
     assert live.decisions == replay.decisions
-    assert live.scoring.mem is not None and live.scoring.mem.scorer.profiles.is_allowlisted(account)
+    assert live.scorer_memory is not None and live.scorer_memory.scorer.profiles.is_allowlisted(account)
+
+
+def test_a_partition_whose_committed_offset_ran_ahead_of_redis_is_rewound(sim: dict[str, Any],
+                                                                          redis_db_url: str) -> None:
+    """Redis lost the last writes (or a worker died between a Kafka commit and its Redis write):
+    the consumer hands the window stage a batch past Redis's offset. The runner applies nothing and
+    asks for a seek back to Redis's offset + 1; reading on from there gives the state of a run that
+    never skipped. A gap that outlives the patience (records deleted by retention) is applied."""
+    config = sim["config"]
+
+    async def body(store: RedisStore) -> None:
+        live = Live(store, config)
+        feed(live, sim["messages"], batch=8)
+        n = len(live.keyed[0])
+        await live.run_windows(0, 0, n // 2)
+        res = await live.run_windows(0, n // 2 + 3, n)              # committed offset ran ahead
+        assert res == Rewind(0, n // 2) and await store.partition_offset(0) == n // 2 - 1
+        again = await live.run_windows(0, n // 2 + 5, n)            # already fetched past the gap
+        assert again == Rewind(0, n // 2)
+        await live.run_windows(0, n // 2, n)                        # after the seek
+        rewound = redis_state(redis_db_url)
+        await store.client.flushdb()
+        straight = Live(store, config)
+        feed(straight, sim["messages"], batch=8)
+        await straight.run_windows(0, 0, n)
+        assert redis_state(redis_db_url) == rewound
+
+        now = [0.0]
+        patient = live.new_windows(clock=lambda: now[0])
+        await store.client.flushdb()
+        await live.run_windows(0, 0, 4, stage=patient)
+        assert await live.run_windows(0, 9, n, stage=patient) == Rewind(0, 4)
+        now[0] = REWIND_PATIENCE_S + 1                              # offsets 4..8 never come back
+        res = await live.run_windows(0, 9, n, stage=patient)
+        assert not isinstance(res, Rewind) and res.applied == n - 9 and res.persisted
+
+    run_with_store(redis_db_url, body)

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from detector.matrix import Settings, baseline_of, cells, regressions, run_matrix, summarise
+from detector.offline.matrix import Settings, baseline_of, cells, regressions, run_matrix, summarise
 
 BASELINE = Path(__file__).with_name("heldout_baseline.json")
 CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"

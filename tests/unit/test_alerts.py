@@ -46,3 +46,22 @@ def test_schema_rejects_unknown_fields_and_bad_values() -> None:
         validate_alert(dict(a, action="ban"))
     with pytest.raises(jsonschema.ValidationError):
         validate_alert(dict(a, api_key_ids=[]))
+
+
+@pytest.mark.parametrize("module", ["detector.alerts", "detector.levels"])
+def test_docstring_examples(module: str) -> None:
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module(module)).failed == 0
+
+
+def test_contract_values_are_plain_strings() -> None:
+    """Alerts carry the enums' string values, so they can key any dict a consumer serialises."""
+    import orjson
+
+    a = build_alert(kind="key", subject="k1", api_key_ids=["k1"], account_ids=[], level=2, score=0.9,
+                    epoch_ms=600_000, horizon_ms=3_600_000, requests=10, evidence=[], ttl_s=60,
+                    model_version="xd-test")
+    assert type(a["action"]) is str and type(a["severity"]) is str
+    assert orjson.dumps({a["action"]: 1, a["severity"]: 2}) == b'{"throttle":1,"high":2}'

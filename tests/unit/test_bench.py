@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from detector import bench
-from detector.bench import bench_replay
-from detector.simulate import simulate
+from detector.offline import bench
+from detector.offline.bench import bench_replay
+from detector.offline.simulate import simulate
 
 POSITIVE = ("events", "events_per_s", "raw_parse_events_per_s", "ratio", "state_bytes_per_key", "keys", "alerts")
 
@@ -36,3 +36,15 @@ def test_bench_generates_data_without_a_file(monkeypatch: pytest.MonkeyPatch) ->
     report = bench_replay(None, n_events=1_500, seed=5)
     _check(report, 1_500)
     assert report["source"] == "simulated (seed 5)"
+
+
+def test_bench_epoch_times_every_key_and_the_rebuild() -> None:
+    """Every active key goes through the scorer in each timed epoch, and the scorer really decides
+    (the harvest-shaped keys among them raise alerts)."""
+    from detector.offline.bench import EPOCH_RUNS, bench_epoch
+
+    res = bench_epoch(600, hydra=30)
+    assert res["active_keys"] == 630 and res["epochs"] == EPOCH_RUNS
+    assert 0 < res["fastest_epoch_s"] <= res["slowest_epoch_s"]
+    assert res["us_per_key"] == pytest.approx(res["fastest_epoch_s"] / 630 * 1e6)
+    assert res["alerts"] >= 1

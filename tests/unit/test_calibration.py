@@ -10,12 +10,12 @@ import orjson
 import pytest
 
 import detector.calibration as calibration_module
-from detector.calibrate import Recording, calibrate
+from detector.offline.calibrate import Recording, calibrate
 from detector.calibration import Calibration, CalibrationBuilder, QuantileSketch
 from detector.config import Config
 from detector.evidence import Evidence
 from detector.scorer import Scorer
-from detector.simulate import simulate
+from detector.offline.simulate import simulate
 
 CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
 

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from detector.enforcement import Delete, EnforcementState, InvalidDecision, Put, parse_decision
+from detector.outputs.enforcement import Delete, EnforcementState, InvalidDecision, Put, parse_decision
 
 T0 = 1_800_000_000_000  # epoch ms "now" of the tests
 RPM = {"observe": None, "throttle": 6, "block": 0}

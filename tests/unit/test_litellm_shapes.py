@@ -19,7 +19,7 @@ from detector.adapters import otel, parse_foreign
 from detector.features import extract
 from detector.parse import loads, parse_message
 from detector.record import Event, Message, Rejection
-from detector.replay import replay_lines
+from detector.offline.replay import replay_lines
 from detector.signals import Signal
 from detector.text import ip_prefix
 

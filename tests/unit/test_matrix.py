@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from detector.matrix import Cell, Settings, baseline_of, cells, regressions, score_run, summarise
+from detector.offline.matrix import Cell, Settings, baseline_of, cells, regressions, score_run, summarise
 
 H = 3_600_000
 LABELS = {"a1": ("attack", "camp"), "a2": ("attack", "camp"), "s1": ("attack", "solo"),

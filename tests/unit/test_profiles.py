@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 import detector.profiles as profiles_module
-import streams.profiles as stream_profiles_module
+import detector.stages.profiles as stream_profiles_module
 from detector.cli import app as cli_app
 from detector.config import Config
 from detector.parse import rfc3339_ms
@@ -26,9 +26,9 @@ from detector.profiles import (
     parse_profile,
 )
 from detector.record import Rejection
-from detector.replay import alerts_jsonl, parse_lines, replay_lines
+from detector.offline.replay import alerts_jsonl, parse_lines, replay_lines
 from detector.scorer import Scorer
-from streams.profiles import profile_message, profile_update, route_profiles
+from detector.stages.profiles import profile_message, profile_update, route_profiles
 from streams.settings import Settings
 from streams.topics import topic_specs
 from tests.unit.test_scorer import PROBE, summ
@@ -231,7 +231,7 @@ def test_scorer_checkpoint_keeps_the_book_and_its_queue() -> None:
     a.add_profile(prof("partner", org_id="o1"))
     a.add_profile(prof("partner", updated=30 * MIN, allowlisted=True))
     a.close_epoch(10 * MIN, [])
-    b = Scorer.from_bytes(a.to_bytes())
+    b = Scorer.from_bytes(a.to_bytes(), Config())
     assert b.profiles == a.profiles and b.profiles.pending == 1 and b.profiles.org_of("partner") == "o1"
     for e in (20, 30, 40):
         nxt = [summ("k", e * MIN, PROBE, account="partner")]

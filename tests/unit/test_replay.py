@@ -8,8 +8,8 @@ import pytest
 
 from detector.alerts import validate_alert, validate_decision
 from detector.config import Config
-from detector.replay import alerts_jsonl, replay_files, replay_lines
-from detector.simulate import simulate
+from detector.offline.replay import alerts_jsonl, replay_files, replay_lines
+from detector.offline.simulate import simulate
 
 CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
 

@@ -9,8 +9,8 @@ import matplotlib.image
 import orjson
 import pytest
 
-from detector.replay import ReplayResult, replay_lines
-from detector.report import SIGNAL_HELP, write_report
+from detector.offline.replay import ReplayResult, replay_lines
+from detector.offline.report import SIGNAL_HELP, write_report
 
 T0 = 1_795_651_200_000          # 2026-11-26T00:00:00Z
 PROBER = "key_probe"

@@ -63,6 +63,6 @@ def test_flagged_windows_are_not_learned() -> None:
 def test_checkpoint_round_trip_continues_identically() -> None:
     a = Scorer(Config())
     a.close_epoch(10 * MIN, [summ("j", 10 * MIN, QUIET)])
-    b = Scorer.from_bytes(a.to_bytes())
+    b = Scorer.from_bytes(a.to_bytes(), Config())
     nxt = [summ("k", 20 * MIN, PROBE)]
     assert a.close_epoch(20 * MIN, nxt).alerts == b.close_epoch(20 * MIN, nxt).alerts

@@ -1,4 +1,4 @@
-"""Tests of the traffic simulator (detector.simulate): determinism, record validity, ground truth,
+"""Tests of the traffic simulator (detector.offline.simulate): determinism, record validity, ground truth,
 and the properties each persona and campaign is supposed to have."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from detector.simulate import CAMPAIGNS, PERSONAS, simulate
-from detector.simulate.clock import iso_ms, parse_rfc3339, strictly_increasing
+from detector.offline.simulate import CAMPAIGNS, PERSONAS, simulate
+from detector.offline.simulate.clock import iso_ms, parse_rfc3339, strictly_increasing
 
 CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
 HOURS = 6.0
@@ -96,7 +96,7 @@ def test_same_arguments_give_identical_bytes_and_other_seed_differs(tmp_path: Pa
 
 
 def test_output_does_not_depend_on_the_interpreter_hash_seed(tmp_path: Path) -> None:
-    code = ("import sys; from pathlib import Path; from detector.simulate import simulate; "
+    code = ("import sys; from pathlib import Path; from detector.offline.simulate import simulate; "
             "simulate(Path(sys.argv[1]), seed=3, scenario='hydra', hours=1.0, scale=0.05)")
     for hash_seed in ("0", "1"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
@@ -492,7 +492,7 @@ def _variant(tmp: pytest.TempPathFactory, variant: str, scenario: str,
 def test_wording_families_are_disjoint_and_multilingual() -> None:
     from dataclasses import astuple
 
-    from detector.simulate.wording import family
+    from detector.offline.simulate.wording import family
 
     texts = {}
     for name in ("classic", "tuning", "heldout"):
@@ -511,7 +511,7 @@ def test_wording_families_are_disjoint_and_multilingual() -> None:
 
 
 def test_campaigns_use_the_chosen_wording(tmp_path_factory: pytest.TempPathFactory) -> None:
-    from detector.simulate.wording import family
+    from detector.offline.simulate.wording import family
 
     for wording in ("tuning", "heldout"):
         run = _variant(tmp_path_factory, "default", "cot_harvest", wording)
@@ -550,7 +550,7 @@ def test_fake_end_users_on_every_campaign_only(tmp_path_factory: pytest.TempPath
 
 
 def test_hydra_stealth_and_own_wording(tmp_path_factory: pytest.TempPathFactory) -> None:
-    from detector.simulate.identity import COMMON_USER_AGENTS
+    from detector.offline.simulate.identity import COMMON_USER_AGENTS
 
     stealth = _variant(tmp_path_factory, "hydra_stealth", "hydra")
     evs, proxy = stealth["by"]["hydra"], stealth["by"]["proxy_customers"]

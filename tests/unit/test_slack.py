@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detector.slack import (
+from detector.outputs.slack import (
     MAX_HEADER_TEXT,
     NotifyPolicy,
     TokenBucket,

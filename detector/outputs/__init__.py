@@ -1,0 +1,1 @@
+"""What consumes the decisions: Slack rendering and the notifier, the decision store and the enforcer."""
