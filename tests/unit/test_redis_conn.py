@@ -179,3 +179,25 @@ def test_k8s_pods_reach_redis_over_tls_as_their_own_acl_user() -> None:
         assert secret_file_source(d, c, env["DETECTOR_REDIS_CA_FILE"]) == ("detector-secrets", "redis-ca.crt")
         seen.add(role)
     assert seen == set(users)
+
+
+def test_k8s_pods_reach_kafka_over_sasl_ssl_as_their_own_user() -> None:
+    """Every Deployment logs in to Kafka with SASL_SSL as its own SCRAM user (the ACL roles of
+    streams.kafka_acls), the password and CA mounted from the Secret as files."""
+    from streams import kafka_acls
+    from tests.unit.test_http_auth import k8s_objects, secret_file_source
+
+    objs = k8s_objects()
+    secret = next(o for o in objs if o["kind"] == "Secret")
+    config = next(o for o in objs if o["kind"] == "ConfigMap")["data"]
+    assert config["DETECTOR_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert config["DETECTOR_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    users = {"worker": "worker", "notify": "notifier", "enforce": "enforcer"}
+    for d in (o for o in objs if o["kind"] == "Deployment"):
+        (c,) = d["spec"]["template"]["spec"]["containers"]
+        role = c["command"][1]
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        assert env["DETECTOR_KAFKA_SASL_USERNAME"] == users[role] and users[role] in kafka_acls.ROLES
+        name, key = secret_file_source(d, c, env["DETECTOR_KAFKA_SASL_PASSWORD_FILE"])
+        assert (name, key) == ("detector-secrets", f"kafka-password-{role}") and key in secret["stringData"]
+        assert secret_file_source(d, c, env["DETECTOR_KAFKA_CA_FILE"]) == ("detector-secrets", "kafka-ca.crt")
