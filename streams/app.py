@@ -205,6 +205,10 @@ def health() -> tuple[bool, dict[str, Any]]:
     return all(t < 60 for t in failing.values()), {"last_batch_age_s": ages, "failing_s": failing}
 
 
+FAILED_EXIT_CODE = 70        # EX_SOFTWARE: a batch raised; the supervisor restarts the worker
+INTERRUPTED_EXIT_CODE = 75   # EX_TEMPFAIL: a batch was cancelled by shutdown before its ack
+
+
 class guarded:  # noqa: N801 - used as a context manager, reads as a clause
     """Run one batch; if it raises or is cancelled, exit the process at once (the error logged by
     type and traceback, never with payload), so Faust cannot ack and commit a batch whose sends and
@@ -224,11 +228,11 @@ class guarded:  # noqa: N801 - used as a context manager, reads as a clause
             # Faust's take_events acks a batch in a ``finally`` even when its body was cancelled
             # (shutdown): leave before that ack, like a crash; the batch is redelivered.
             log.warning("%s batch interrupted by shutdown; exiting without acking it", self.stage)
-            code = 75
+            code = INTERRUPTED_EXIT_CODE
         else:
             log.critical("%s batch failed with %s; exiting so the batch is redelivered", self.stage,
                          exc_type.__name__, exc_info=(exc_type, exc, tb))
-            code = 70
+            code = FAILED_EXIT_CODE
         logging.shutdown()
         os._exit(code)
 

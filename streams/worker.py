@@ -29,7 +29,6 @@ from streams.settings import Settings
 
 log = logging.getLogger("streams.worker")
 
-STALL_EXIT_CODE = 75
 _PR_SET_PDEATHSIG = 1
 
 
