@@ -69,6 +69,7 @@ from typing import Any
 import orjson
 
 from detector.config import Config
+from detector.offline.processes import stop_group
 
 SIM_HOURS = 24.0
 SIM_EVENTS_AT_SCALE_1 = 290_000     # a simulated day at scale 1.0 (as detector.offline.bench); a first guess only
@@ -395,17 +396,7 @@ class Supervisor:
         return f"--- {self.log_path}\n" + "\n".join(lines)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=45)
-            except subprocess.TimeoutExpired:
-                pass
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=10)
+        stop_group(self.proc)
         self.log.close()
 
 

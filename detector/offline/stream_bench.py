@@ -47,7 +47,6 @@ import functools
 import os
 import random
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -63,6 +62,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 
 from detector.config import Config
+from detector.offline.processes import stop_group
 
 BATCH = 500
 WITHIN_S = 0.5
@@ -178,15 +178,7 @@ class Proc:
             raise RuntimeError(f"{self.p.args} exited with {self.p.returncode} (log: {self.log.name})")
 
     def stop(self) -> None:
-        if self.p.poll() is None:
-            try:
-                os.killpg(self.p.pid, signal.SIGTERM)
-                self.p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.p.pid, signal.SIGKILL)
-                self.p.wait(timeout=10)
-            except ProcessLookupError:
-                pass
+        stop_group(self.p, grace_s=15)
         self.log.close()
 
 

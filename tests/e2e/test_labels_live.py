@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ import orjson
 import pytest
 import redis
 
+from detector.offline.processes import stop_group
 from detector.alerts import rfc3339
 from detector.config import Config
 from detector.parse import parse_line, rfc3339_ms
@@ -117,14 +117,7 @@ def worker(settings: Settings, allowlist: list[str], log_path: Path) -> Iterator
         try:
             yield proc
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=45)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
+            stop_group(proc)
 
 
 def wait_for(cond: Any, what: str, proc: subprocess.Popen[bytes], log_path: Path) -> Any:

@@ -32,6 +32,7 @@ import orjson
 import pytest
 import redis
 
+from detector.offline.processes import stop_group
 from detector.config import Config
 from detector.parse import parse_message
 from detector.profiles import load_profiles
@@ -148,16 +149,7 @@ class Worker:
         self.proc.wait(timeout=30)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=45)
-            except subprocess.TimeoutExpired:
-                pass
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=10)
+        stop_group(self.proc)
         self.log.close()
 
 

@@ -21,14 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from typing import Any
 import orjson
 import pytest
 
+from detector.offline.processes import stop_group
 from detector.config import Config
 from detector.offline.feed import batches, end_watermark, feed_messages, send_watermark
 from detector.offline.kafka_range import live_alerts, read_records
@@ -156,13 +155,7 @@ def test_worker_over_sasl_ssl_with_only_its_acls_matches_replay(
             metrics = resp.read().decode()
         assert "xd_events_consumed_total" in metrics
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=45)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_group(proc)
     text = log_path.read_text(errors="replace")
     assert "kafka: connected SASL_SSL as 'worker' (SCRAM-SHA-512)" in text   # the check ran, as 'worker'
     assert "Authorization failed" not in text and "AUTHORIZATION_FAILED" not in text

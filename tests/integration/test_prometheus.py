@@ -37,6 +37,8 @@ from typing import Any
 import pytest
 import yaml
 
+from detector.offline.processes import stop_group
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -116,14 +118,7 @@ def worker(kafka_bootstrap: str, redis_db_url: str, kafka_admin,  # type: ignore
     try:
         yield {"proc": proc, "port": port, "settings": settings, "log": log_path}
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=30)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)   # the group this test started (supervisor + child)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
+        stop_group(proc, grace_s=30)   # the group this test started (supervisor + child)
         with contextlib.suppress(Exception):
             kafka_admin.delete_topics([settings.topic(t) for t in TOPICS], timeout_ms=15000, raise_errors=False)
 

@@ -23,9 +23,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import shlex
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +30,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +39,15 @@ import orjson
 import pytest
 import redis
 
+from detector.offline.processes import stop_group
 from detector.config import Config
 from detector.offline.feed import batches, end_watermark
 from detector.offline.replay import open_lines, replay_lines
 from detector.stages.ingest import watermark_message
 from streams.redis_conn import RedisAccessError, RedisUnreachable, check_redis_sync, redis_client
 from streams.redis_store import SCORER_KEY, RedisStore, meta_key
-from streams.settings import TOPICS, Settings
-from tests.integration.secure_services import SCRIPT, TlsRedis, free_port
+from streams.settings import TOPICS
+from tests.integration.secure_services import TlsRedis, free_port
 from tests.integration.test_streams import P, Live, alert_view, feed
 
 pytestmark = pytest.mark.integration
@@ -301,13 +299,7 @@ def test_worker_process_over_tls_as_acl_user_with_token(tls_redis: TlsRedis, adm
         assert http_get(port, "/nowhere")[0] == 401        # no route is revealed without the token
         assert refusals(admin) == []
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=30)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        stop_group(proc, grace_s=30)
         with contextlib.suppress(Exception):
             kafka_admin.delete_topics([settings.topic(t) for t in TOPICS], timeout_ms=15000, raise_errors=False)
     assert TOKEN not in log.read_text(errors="replace")
