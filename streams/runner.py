@@ -46,8 +46,14 @@ class _Memory(Protocol):
     offset: int
 
 
+class _Result(Protocol):
+    applied: int      # messages past the stored offset, applied
+    skipped: int      # messages at or below it (redeliveries)
+    persisted: bool   # set by the runner: the checkpoint write succeeded
+
+
 M = TypeVar("M", bound=_Memory)
-R = TypeVar("R")
+R = TypeVar("R", bound=_Result)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +72,9 @@ class StageIO(Protocol[M, R]):
     async def stored_offset(self, p: int) -> int: ...
     async def load(self, p: int) -> M: ...
     def apply(self, p: int, mem: M, messages: list[tuple[int, bytes]]) -> R: ...
-    def applied(self, result: R) -> int: ...
     async def send(self, result: R) -> None: ...
     async def save(self, p: int, mem: M) -> bool: ...
-    def observe(self, p: int, mem: M, result: R, saved: bool) -> None: ...
+    def observe(self, p: int, mem: M, result: R) -> None: ...
 
 
 class Runner(Generic[M, R]):
@@ -105,20 +110,19 @@ class Runner(Generic[M, R]):
             if rewind is not None:
                 return rewind
         result = self.io.apply(p, mem, messages)
-        skipped = len(messages) - self.io.applied(result)
-        if skipped:
-            metrics.SKIPPED_MESSAGES.labels(self.io.name).inc(skipped)
-        if not self.io.applied(result):
+        if result.skipped:
+            metrics.SKIPPED_MESSAGES.labels(self.io.name).inc(result.skipped)
+        if not result.applied:
             return result
         await self.io.send(result)
-        saved = await self.io.save(p, mem)
-        if saved:
+        result.persisted = await self.io.save(p, mem)
+        if result.persisted:
             self.rewinding.pop(p, None)
         else:
             log.info("%s partition %d: Redis already at or past offset %d; dropping memory", self.io.name, p,
                      mem.offset)
             self.forget(p)
-        self.io.observe(p, mem, result, saved)
+        self.io.observe(p, mem, result)
         metrics.mark_batch(self.io.name, started)
         return result
 
@@ -166,9 +170,6 @@ class WindowsIO:
     def apply(self, p: int, mem: Slot, messages: list[tuple[int, bytes]]) -> BatchResult:
         return self.stage.apply(p, mem, messages)
 
-    def applied(self, result: BatchResult) -> int:
-        return result.applied
-
     async def send(self, result: BatchResult) -> None:
         if result.messages:
             await self._send(result.messages)
@@ -181,8 +182,7 @@ class WindowsIO:
             self.stage.saved(mem)
         return done
 
-    def observe(self, p: int, mem: Slot, result: BatchResult, saved: bool) -> None:
-        result.persisted = saved
+    def observe(self, p: int, mem: Slot, result: BatchResult) -> None:
         if result.epochs:
             metrics.EPOCHS.labels("windows").inc(len(result.epochs))
             metrics.SUMMARIES.inc(result.summaries)
@@ -220,9 +220,6 @@ class ScorerIO:
     def apply(self, p: int, mem: ScorerMemory, messages: list[tuple[int, bytes]]) -> ScoreResult:
         return self.stage.apply(mem, messages)
 
-    def applied(self, result: ScoreResult) -> int:
-        return result.applied
-
     async def send(self, result: ScoreResult) -> None:
         if result.alerts or result.decisions:
             await self._send(result.alerts, result.decisions)
@@ -233,8 +230,7 @@ class ScorerIO:
             self.stage.saved(mem)
         return done
 
-    def observe(self, p: int, mem: ScorerMemory, result: ScoreResult, saved: bool) -> None:
-        result.persisted = saved
+    def observe(self, p: int, mem: ScorerMemory, result: ScoreResult) -> None:
         for a in result.alerts:
             metrics.ALERTS.labels(a.get("severity", ""), a.get("action", "")).inc()
         for _k, d in result.decisions:

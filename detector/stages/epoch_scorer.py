@@ -67,8 +67,6 @@ class ScoreResult:
     epochs: list[int] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
-    labels: int = 0
-    profiles: int = 0
     rejected_profiles: int = 0
     persisted: bool = False
 
@@ -110,7 +108,6 @@ class EpochScorer:
             try:
                 mem.scorer.add_label(Label.from_json(msg["label"].encode()))
                 mem.scorer_dirty = True
-                res.labels += 1
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("scorer: ignoring a malformed label (%s)", exc)
             return
@@ -118,7 +115,6 @@ class EpochScorer:
             try:
                 mem.scorer.add_profile(profile_update(msg))
                 mem.scorer_dirty = True
-                res.profiles += 1
             except ValueError:
                 res.rejected_profiles += 1
                 log.warning("scorer: ignoring a malformed profile message")
