@@ -8,11 +8,18 @@ OUT     ?= out
 
 .PHONY: install demo demo-offline test test-unit up down bench eval clean
 
+NATIVE  := detector/native
+NATIVE_SRC := $(NATIVE)/Cargo.toml $(NATIVE)/Cargo.lock $(NATIVE)/pyproject.toml $(wildcard $(NATIVE)/src/*.rs)
+
+# The compiled per-record kernel (Rust, PyO3) is built by maturin; without cargo on the machine,
+# maturin installs a Rust toolchain from the registries into a temporary directory first.
 install: $(STAMP)
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(NATIVE_SRC)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q ./$(NATIVE)
+	$(BIN)/python -c 'import detector.text as t; assert t.KERNEL is not None, "compiled text kernel not importable"'
 	touch $(STAMP)
 
 # The main job, live: local Kafka + Redis, a worker, simulated traffic through gateway-logs, alerts as they arrive.
@@ -49,4 +56,4 @@ down:
 	bash deploy/local/down.sh
 
 clean:
-	rm -rf $(OUT) .pytest_cache .hypothesis
+	rm -rf $(OUT) .pytest_cache .hypothesis $(NATIVE)/target
