@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import re
 from enum import IntEnum
+from typing import NamedTuple
 
+from detector import compiled
 from detector.text import Analysis
 
 
@@ -58,20 +60,63 @@ _MATH_CHARS = b"+-*/=^%$"
 _DIGITS = b"0123456789"
 _KEEP_ONLY = {name: bytes(c for c in range(256) if c not in keep)
               for name, keep in (("code", _CODE_CHARS), ("math", _MATH_CHARS), ("digit", _DIGITS))}
-_LANGUAGE_RE = re.compile(
-    rb"\b(?:python|javascript|typescript|java|c\+\+|c#|golang|rust|sql|bash|regex|html|css|json|yaml|php|ruby"
-    rb"|kotlin|swift|haskell|scala|matlab|pandas|numpy|react|node\.js|api|linux|git)\b")
-_CODE_WORD_RE = re.compile(
-    rb"\b(?:def|return|function|import|class|print|console\.log|var|const|lambda|struct|select|algorithm"
-    rb"|array|string|integer|variable|loop|compile|debug)\b")
-_OPTION_RE = re.compile(rb"\([ab]\)|options ?:|true and |false or |not \( ")
+_LANGUAGES = (b"python", b"javascript", b"typescript", b"java", b"c++", b"c#", b"golang", b"rust", b"sql", b"bash",
+              b"regex", b"html", b"css", b"json", b"yaml", b"php", b"ruby", b"kotlin", b"swift", b"haskell", b"scala",
+              b"matlab", b"pandas", b"numpy", b"react", b"node.js", b"api", b"linux", b"git")
+_CODE_WORDS = (b"def", b"return", b"function", b"import", b"class", b"print", b"console.log", b"var", b"const",
+               b"lambda", b"struct", b"select", b"algorithm", b"array", b"string", b"integer", b"variable", b"loop",
+               b"compile", b"debug")
+_OPTIONS = (b"(a)", b"(b)", b"options:", b"options :", b"true and ", b"false or ", b"not ( ")
+
+
+def _any_of(words: tuple[bytes, ...], *, whole_words: bool) -> re.Pattern[bytes]:
+    alternatives = b"|".join(map(re.escape, words))
+    return re.compile(rb"\b(?:" + alternatives + rb")\b" if whole_words else alternatives)
+
+
+_LANGUAGE_RE = _any_of(_LANGUAGES, whole_words=True)
+_CODE_WORD_RE = _any_of(_CODE_WORDS, whole_words=True)
+_OPTION_RE = _any_of(_OPTIONS, whole_words=False)
 _LANGUAGE_SCAN = 512   # a task names its language up front ("Write a Python function ...")
 _DOCUMENT_CHARS = 3000
 _CHAT_CHARS = 240
 
 
+class Marks(NamedTuple):
+    """What :func:`domain_of` decides on, from the normalised text alone."""
+
+    code: int         # code punctuation bytes
+    math: int         # arithmetic operator bytes
+    digits: int       # ASCII digits
+    language: bool    # a programming-language name in the first :data:`_LANGUAGE_SCAN` bytes
+    code_word: bool   # a code keyword anywhere
+    option: bool      # an option label or a true/false chain
+
+
 def _count(b: bytes, name: str) -> int:
     return len(b.translate(None, _KEEP_ONLY[name]))
+
+
+def marks_reference(b: bytes) -> Marks:
+    """The Python reference of the compiled ``DomainMarks`` kernel.
+
+    >>> marks_reference(b"write a python function: def f(x): return x+1")
+    Marks(code=2, math=1, digits=1, language=True, code_word=True, option=False)
+    """
+    return Marks(_count(b, "code"), _count(b, "math"), _count(b, "digit"),
+                 _LANGUAGE_RE.search(b, 0, _LANGUAGE_SCAN) is not None, _CODE_WORD_RE.search(b) is not None,
+                 _OPTION_RE.search(b) is not None)
+
+
+_KERNEL = compiled.kernel("DomainMarks", _LANGUAGES, _LANGUAGE_SCAN, _CODE_WORDS, _OPTIONS,
+                          (_CODE_CHARS, _MATH_CHARS, _DIGITS))
+
+
+def marks(b: bytes) -> Marks:
+    """:class:`Marks` of normalised text: the compiled kernel when built, else the reference."""
+    if _KERNEL is not None and compiled.ON:
+        return Marks(*_KERNEL.marks(b))
+    return marks_reference(b)
 
 
 def domain_of(a: Analysis, *, tools: bool, chars: int) -> int:
@@ -86,15 +131,14 @@ def domain_of(a: Analysis, *, tools: bool, chars: int) -> int:
     if not b:
         return Domain.NONE
     size = len(b)
-    code_marks = _count(b, "code")
-    if ("\ue003" in a.tokens or code_marks >= 6 and code_marks * 25 >= size
-            or _LANGUAGE_RE.search(b, 0, _LANGUAGE_SCAN) is not None
-            or code_marks >= 2 and _CODE_WORD_RE.search(b) is not None):
+    m = marks(b)
+    if ("\ue003" in a.tokens or m.code >= 6 and m.code * 25 >= size or m.language
+            or m.code >= 2 and m.code_word):
         return Domain.CODE
-    if _OPTION_RE.search(b) is not None:
+    if m.option:
         return Domain.CHOICE
     numbers = a.tokens.count("\ue001")
-    if numbers >= 2 and (numbers >= 4 or _count(b, "math") >= 1 or _count(b, "digit") * 40 >= size):
+    if numbers >= 2 and (numbers >= 4 or m.math >= 1 or m.digits * 40 >= size):
         return Domain.MATH
     if chars >= _DOCUMENT_CHARS:
         return Domain.DOCUMENT

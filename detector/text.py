@@ -31,16 +31,16 @@ process) is never used, so fingerprints agree across workers, restarts and repla
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from enum import IntEnum
 from functools import lru_cache
 from itertools import product, repeat
 from typing import Any, NamedTuple
 
 import xxhash
+
+from detector import compiled
 
 MAX_ANALYSED_CHARS = 4096
 """Characters of one field (system prompt, user turn) that are analysed; longer text keeps its
@@ -355,33 +355,9 @@ def analyse_folded(folded: str) -> Analysis:
     return Analysis(nb.decode(_UTF8, _LONE), nb, tokens, _slots(tokens))
 
 
-def _native_kernel() -> Any:
-    """The compiled text kernel built by ``make install``, or None without it (or with
-    ``DETECTOR_NATIVE=0``). It is handed this module's token table, so the vocabulary is
-    defined once."""
-    if os.environ.get("DETECTOR_NATIVE", "1") == "0":
-        return None
-    try:
-        from detector_native import TextKernel
-    except ImportError:
-        return None
-    return TextKernel(_CODES, (_W, _N, _NL, _MORE), (chr(_KEEP_BASE), chr(_KEEP_BASE + len(KEEP_WORDS))),
-                      (_M_CODE, _M_URL, _M_QUOTE, _M_NL))
-
-
-KERNEL: Any = _native_kernel()
-"""The compiled :func:`analyse` kernel in use, None when the Python reference runs."""
-
-
-@contextmanager
-def reference_kernel() -> Iterator[None]:
-    """Run :func:`analyse` on the Python reference inside the block (benchmarks compare both)."""
-    global KERNEL
-    saved, KERNEL = KERNEL, None
-    try:
-        yield
-    finally:
-        KERNEL = saved
+KERNEL: Any = compiled.kernel("TextKernel", _CODES, (_W, _N, _NL, _MORE),
+                              (chr(_KEEP_BASE), chr(_KEEP_BASE + len(KEEP_WORDS))), (_M_CODE, _M_URL, _M_QUOTE, _M_NL))
+"""The compiled :func:`analyse` kernel (:mod:`detector.compiled`), None when it is not built."""
 
 
 def analyse(text: str) -> Analysis:
@@ -395,7 +371,7 @@ def analyse(text: str) -> Analysis:
     ('question: who wrote hamlet? answer briefly.', 'question : who <w> ? <nl> answer briefly .')
     """
     folded = cap(text).casefold()
-    if KERNEL is not None and (fields := KERNEL.analyse(folded)) is not None:
+    if KERNEL is not None and compiled.ON and (fields := KERNEL.analyse(folded)) is not None:
         return Analysis(*fields)
     return analyse_folded(folded)
 

@@ -11,7 +11,7 @@ from detector.offline.bench import bench_replay
 from detector.offline.simulate import simulate
 
 POSITIVE = ("events", "events_per_s", "raw_parse_events_per_s", "ratio", "state_bytes_per_key", "keys", "alerts",
-            "events_per_s_python_text", "compiled_text_speedup")
+            "events_per_s_python_reference", "compiled_speedup")
 
 
 def _check(report: dict[str, object], n_max: int) -> None:
@@ -20,7 +20,7 @@ def _check(report: dict[str, object], n_max: int) -> None:
         assert isinstance(value, int | float) and value > 0, (key, value)
     assert report["events"] <= n_max
     assert report["best_of"] == 2
-    assert report["text_kernel"] == "compiled"
+    assert report["kernels"] == "compiled"
     assert isinstance(report["python"], str) and report["python"]
     assert isinstance(report["cpu"], str) and report["cpu"]
 

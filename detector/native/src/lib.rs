@@ -1,5 +1,6 @@
-//! Compiled kernel of `detector.text.analyse`: normalised text, token codes and skeleton codes
-//! of one casefolded field, in one call.
+//! Compiled kernels of the per-record path. `TextKernel`: `detector.text.analyse` -- normalised
+//! text, token codes and skeleton codes of one casefolded field, in one call. `DomainMarks`
+//! (`domain.rs`): what `detector.domains.domain_of` counts and searches.
 //!
 //! What it is: a byte-for-byte port of the Python reference in `detector/text.py`
 //! (`_normalise_bytes`, `_tokens`, `_slots`). The token table and the placeholder codes are
@@ -14,6 +15,7 @@
 //! a third of the Python reference's time on typical prompts (`docs/design.md` has the figures).
 
 mod bytes_pass;
+mod domain;
 mod slots;
 
 use std::collections::HashMap;
@@ -211,5 +213,6 @@ impl TextKernel {
 #[pymodule]
 fn detector_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TextKernel>()?;
+    m.add_class::<domain::DomainMarks>()?;
     Ok(())
 }

@@ -1,6 +1,6 @@
-"""The compiled text kernel (``detector/native``) against its Python reference, byte for byte.
+"""The compiled kernels (``detector/native``) against their Python references, byte for byte.
 
-``make install`` builds the kernel, so these tests fail (not skip) when it is missing. Inputs:
+``make install`` builds the kernels, so these tests fail (not skip) when they are missing. Inputs:
 hypothesis texts built from the pieces the byte passes and slot patterns react to, every string in
 the shared prompt corpora and in the real gateway samples (read in place), and whole simulated
 traffic, where the features of every event and the window state of every key must not change
@@ -20,12 +20,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import detector.text as text_module
+from detector import compiled, domains
 from detector.features import extract
 from detector.offline.replay import open_lines, parse_lines
 from detector.offline.simulate import simulate
 from detector.pipeline import Detector
 from detector.record import Event
-from detector.text import KEEP_WORDS, analyse, analyse_folded, cap, reference_kernel
+from detector.text import KEEP_WORDS, analyse, analyse_folded, cap
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 PROPS = settings(max_examples=600, deadline=None, derandomize=True)
@@ -65,11 +66,13 @@ def assert_same(text: str) -> None:
     assert native_fields(text) == expected, f"kernel and reference differ on {text[:200]!r}"
 
 
-def test_the_kernel_is_built_and_in_use() -> None:
-    assert text_module.KERNEL is not None, "make install builds detector/native; DETECTOR_NATIVE=0 turns it off"
-    with reference_kernel():
-        assert text_module.KERNEL is None
-    assert text_module.KERNEL is not None
+def test_the_kernels_are_built_and_in_use() -> None:
+    assert compiled.built(), "make install builds detector/native; DETECTOR_NATIVE=0 turns it off"
+    assert text_module.KERNEL is not None and domains._KERNEL is not None
+    assert compiled.ON
+    with compiled.python_reference():
+        assert not compiled.ON
+    assert compiled.ON
 
 
 @PROPS
@@ -99,6 +102,30 @@ def test_long_text_is_capped_the_same_way() -> None:
     assert_same(t)
 
 
+WORD_PIECES = (list(domains._LANGUAGES) + list(domains._CODE_WORDS) + list(domains._OPTIONS)
+               + [b" ", b"_", b"x", b"1", b"+", b"{", b";", b"=", b".", b"#", b"(", b")", b"\xc3\xa9"])
+marked = st.lists(st.sampled_from(WORD_PIECES), max_size=200).map(b"".join)
+
+
+def assert_same_marks(b: bytes) -> None:
+    kernel = domains._KERNEL
+    assert kernel is not None, "the compiled kernel is not built: run `make install`"
+    assert domains.Marks(*kernel.marks(b)) == domains.marks_reference(b), b[:200]
+
+
+@PROPS
+@given(marked)
+def test_domain_marks_equal_reference_on_code_words_and_options(b: bytes) -> None:
+    assert_same_marks(b)
+
+
+# the scan ends at byte 512: "python" ending there counts, unless the scan is moved by one byte
+@pytest.mark.parametrize("b", [b"x" * 505 + b" pythons", b"x" * 504 + b" pythons", b"x" * 506 + b" python",
+                               b"c++11", b"c++ code", b"use node.js", b"(a) or (b)", b""])
+def test_domain_marks_at_the_scan_limit_and_odd_word_edges(b: bytes) -> None:
+    assert_same_marks(b)
+
+
 def _strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value
@@ -119,6 +146,7 @@ def test_kernel_equals_reference_on_every_corpus_prompt() -> None:
             for line in fh:
                 for s in _strings(orjson.loads(line)):
                     assert_same(s)
+                    assert_same_marks(analyse(s).norm_bytes)
                     seen += 1
     assert seen > 10_000
 
@@ -150,7 +178,7 @@ def sim_events(tmp_path_factory: pytest.TempPathFactory) -> list[Event]:
 def test_features_of_every_event_are_identical(sim_events: list[Event]) -> None:
     assert len(sim_events) > 2_000
     native = [extract(e) for e in sim_events]
-    with reference_kernel():
+    with compiled.python_reference():
         reference = [extract(e) for e in sim_events]
     assert native == reference
 
@@ -163,7 +191,7 @@ def test_window_state_and_decisions_are_identical(sim_events: list[Event]) -> No
         return state, [(r.epoch_ms, r.alerts, r.decisions) for r in results]
 
     native = run()
-    with reference_kernel():
+    with compiled.python_reference():
         reference = run()
     assert native[0] and native[0] == reference[0]
     assert native[1] == reference[1]
