@@ -26,11 +26,12 @@ $(STAMP): pyproject.toml $(NATIVE_SRC)
 demo: install
 	bash deploy/local/demo.sh
 
-# Embedded path, no services: simulate a day of mixed traffic, replay it, print alerts, write the report, evaluate.
+# Embedded path, no services: simulate a day of mixed traffic, replay it (with the account profiles the
+# simulator wrote, as eval does), print alerts, write the report, evaluate.
 demo-offline: install
 	$(BIN)/detector simulate --out $(OUT)/demo --seed 1 --scenario all --hours 24 --corpora $(CORPORA)
 	$(BIN)/detector replay $(OUT)/demo/events.jsonl.gz --allowlist $(OUT)/demo/allowlist.json \
-		--alerts-out $(OUT)/demo/alerts.jsonl --report $(OUT)/demo/report
+		--accounts $(OUT)/demo/accounts.jsonl --alerts-out $(OUT)/demo/alerts.jsonl --report $(OUT)/demo/report
 	$(BIN)/detector eval $(OUT)/demo
 
 bench: install

@@ -3,7 +3,9 @@
 Each kernel is the compiled twin of one Python reference function, built by ``make install``:
 
 * ``TextKernel`` -- :func:`detector.text.analyse` (normalisation, masking, tokens, skeleton codes);
-* ``DomainMarks`` -- the counts and word tests :func:`detector.domains.domain_of` decides on.
+* ``DomainMarks`` -- the counts and word tests :func:`detector.domains.domain_of` decides on;
+* ``RecordKernel`` -- :func:`detector.parse.check_record` for plainly valid records (it defers
+  every other record to the Python reference, which writes the rejection).
 
 A module that has a kernel constructs it once at import with :func:`kernel` (handing over its own
 tables, so each vocabulary has one definition) and calls it only while :data:`ON` is true; else,

@@ -56,12 +56,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import MISSING
+from dataclasses import fields as dataclass_fields
 from datetime import datetime, timezone
 from math import isfinite
+from typing import Any
 
 import orjson
 import xxhash
 
+from detector import compiled
 from detector.record import Event, Message, Rejection
 from detector.text import SEED
 
@@ -191,6 +195,18 @@ def _timestamp(value: object, path: str) -> int:
 Check = Callable[[object, str], object]
 
 
+Kind = tuple[str, int | float | None, int | float | None]
+"""What a check accepts, for the compiled kernel: (kind, lo, hi) with kind ``int``, ``number``,
+``bool``, ``text`` or ``timestamp``."""
+
+_KINDS: dict[Check, Kind] = {}
+
+
+def _kind(check: Check, kind: str, lo: int | float | None = None, hi: int | float | None = None) -> Check:
+    _KINDS[check] = (kind, lo, hi)
+    return check
+
+
 def _flag(value: object, path: str) -> bool:
     if type(value) is not bool:
         raise _wrong_type(path, "a boolean")
@@ -205,7 +221,7 @@ def _integer(lo: int, hi: int) -> Check:
             raise RecordError("out_of_range", f"{path}: outside [{lo}, {hi}]")
         return value  # type: ignore[return-value]
 
-    return check
+    return _kind(check, "int", lo, hi)
 
 
 def _number(lo: float, hi: float) -> Check:
@@ -217,13 +233,18 @@ def _number(lo: float, hi: float) -> Check:
             raise RecordError("out_of_range", f"{path}: outside [{lo}, {hi}]")
         return float(value)  # type: ignore[arg-type]
 
-    return check
+    return _kind(check, "number", lo, hi)
 
 
 def _text(value: object, path: str) -> str:
     if type(value) is not str:
         raise _wrong_type(path, "a string")
     return value  # type: ignore[return-value]
+
+
+_kind(_flag, "bool")
+_kind(_text, "text")
+_kind(_timestamp, "timestamp")
 
 
 _tokens = _integer(0, MAX_TOKENS)
@@ -393,12 +414,34 @@ def _messages(value: object, system_parts: list[str]) -> tuple[Message, ...]:
 # ------------------------------------------------------------------------------------ validation
 
 
+def _kernel_specs(table: dict[str, _Spec]) -> list[tuple[str, str, str, int | float | None, int | float | None]]:
+    return [(key, spec, "id", None, None) if type(spec) is str else (key, spec[0], *_KINDS[spec[1]])  # type: ignore[index]
+            for key, spec in table.items()]
+
+
+_KERNEL: Any = compiled.kernel(
+    "RecordKernel",
+    [(f.name, None if f.default is MISSING else f.default) for f in dataclass_fields(Event)],
+    _kernel_specs(_TOP), _kernel_specs(_USAGE), _kernel_specs(_PARAMS), _ROLES, Message,
+    (TS_MIN_MS, TS_MAX_MS, REFERENCE_WINDOW_MS, MAX_ID_CHARS, MAX_API_KEY_ID_CHARS))
+"""The compiled fast path of :func:`check_record` (:mod:`detector.compiled`), None when not built."""
+
+
 def check_record(obj: dict, *, reference_ms: int | None = None) -> Event:
     """Validate one decoded canonical record; raise :class:`RecordError` if it is unusable.
 
     This is the core of :func:`parse_record` without the size check and without building the
-    :class:`Rejection`, for callers that produce canonical dicts themselves (the adapters).
+    :class:`Rejection`, for callers that produce canonical dicts themselves (the adapters). The
+    compiled kernel checks a plainly valid record; for anything else (and without the kernel)
+    :func:`check_record_reference` decides.
     """
+    if _KERNEL is not None and compiled.ON and (values := _KERNEL.check(obj, reference_ms)) is not None:
+        return Event(*values)
+    return check_record_reference(obj, reference_ms=reference_ms)
+
+
+def check_record_reference(obj: dict, *, reference_ms: int | None = None) -> Event:
+    """The Python reference of :func:`check_record`: every rule, every error."""
     ts = obj.get("ts")
     if ts is None:
         raise RecordError("missing_field", "ts: missing")

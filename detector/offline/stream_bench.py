@@ -67,8 +67,8 @@ from detector.offline.processes import stop_group
 BATCH = 500
 WITHIN_S = 0.5
 PHASE_TIMEOUT_S = 150.0
-LATENCY_SECONDS = 20.0
-MIN_ALERTS = 20
+LATENCY_SECONDS = 60.0   # at the bench's rates this sends every line: a whole simulated half day
+MIN_ALERTS = 10
 REDIS_KEYS = 100_000
 REDIS_SAMPLE = 200
 BARE_KEY = "xdbench:bare"

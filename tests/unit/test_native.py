@@ -10,6 +10,7 @@ when the kernel replaces the reference.
 from __future__ import annotations
 
 import gzip
+from datetime import date
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import detector.text as text_module
-from detector import compiled, domains
+from detector import compiled, domains, parse
+from detector.adapters import FORMATS, parse_input
 from detector.features import extract
 from detector.offline.replay import open_lines, parse_lines
 from detector.offline.simulate import simulate
@@ -68,7 +70,7 @@ def assert_same(text: str) -> None:
 
 def test_the_kernels_are_built_and_in_use() -> None:
     assert compiled.built(), "make install builds detector/native; DETECTOR_NATIVE=0 turns it off"
-    assert text_module.KERNEL is not None and domains._KERNEL is not None
+    assert text_module.KERNEL is not None and domains._KERNEL is not None and parse._KERNEL is not None
     assert compiled.ON
     with compiled.python_reference():
         assert not compiled.ON
@@ -168,11 +170,170 @@ def test_kernel_equals_reference_on_every_string_in_the_gateway_samples() -> Non
     assert seen > 500
 
 
+# ---------------------------------------------------------------------------------- record checks
+# Valid records near every rule's edge, then at most one field replaced by a value of another form,
+# type or range, so that both the fast path and the deferral to the reference are exercised.
+_DIGITS = st.integers(0, 9).map(str)
+_FRACTION = st.one_of(st.just(""), st.integers(1, 9).flatmap(
+    lambda n: st.lists(_DIGITS, min_size=n, max_size=n).map(lambda d: "." + "".join(d))))
+_OFFSET = st.sampled_from(["Z", "z", "+00:00", "+01:00", "-05:30", "+23:59", "-00:00"])
+_RFC3339 = st.builds(lambda day, h, mi, sec, frac, off, sep: f"{day.isoformat()}{sep}{h:02d}:{mi:02d}:{sec:02d}{frac}{off}",
+                     st.dates(date(2015, 1, 2), date(2099, 12, 30)), st.integers(0, 23), st.integers(0, 59),
+                     st.integers(0, 59), _FRACTION, _OFFSET, st.sampled_from(["T", "T", "T", "t", " "]))
+_TS = st.one_of(_RFC3339, st.integers(parse.TS_MIN_MS, parse.TS_MAX_MS - 1),
+                st.floats(parse.TS_MIN_MS, parse.TS_MAX_MS - 1))
+_BAD_TS = st.one_of(st.sampled_from(["2026-02-30T00:00:00Z", "2026-11-26T24:00:00Z", "2026-11-26T14:03:60Z",
+                                     "2026-11-26T14:03:07", "2026-11-26T14:03:07+24:00", "2026-11-26T14:03:07+0100",
+                                     "2026-11-26", "not a time", "2014-12-31T23:59:59Z", "2100-01-01T00:00:00Z"]),
+                    st.integers(), st.floats(), st.booleans())
+_ID = st.one_of(st.text(max_size=20), st.text(min_size=parse.MAX_ID_CHARS - 1, max_size=parse.MAX_ID_CHARS))
+_TOKENS = st.integers(0, parse.MAX_TOKENS)
+_PARAMS = {"temperature": st.one_of(st.integers(0, 5), st.floats(0, 5)), "top_p": st.floats(0, 1),
+           "max_tokens": _TOKENS, "n": st.integers(1, 1000), "seed": st.integers(-(2**63), 2**64 - 1),
+           "stream": st.booleans(), "logprobs": st.booleans(), "top_logprobs": st.integers(0, 1000),
+           "logit_bias_size": st.integers(0, 1_000_000), "tools": st.integers(0, 100_000), "thinking_budget": _TOKENS}
+_MESSAGE = st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "tool", "function", "system", "developer"])},
+                                 optional={"content": st.one_of(st.text(max_size=30), st.none())})
+_VALID = st.fixed_dictionaries(
+    {"ts": _TS, "api_key_id": st.one_of(st.text(min_size=1, max_size=8),
+                                        st.text(min_size=parse.MAX_API_KEY_ID_CHARS, max_size=parse.MAX_API_KEY_ID_CHARS))},
+    optional={
+        "request_id": _ID, "account_id": _ID, "end_user_id": _ID, "user_agent": _ID, "model": _ID, "endpoint": _ID,
+        "finish_reason": _ID, "account_created_at": _TS, "status": st.integers(100, 599),
+        "latency_ms": st.one_of(st.integers(0, 7 * 86_400_000), st.floats(0, 7 * 86_400_000)),
+        "output": st.text(max_size=30),
+        "client_ip": st.sampled_from(["203.0.113.7", "203.0.113.7, 10.0.0.2", " , 10.0.0.2", "\u3000a ,b", "2001:db8::1"]),
+        "usage": st.fixed_dictionaries({}, optional={k: _TOKENS for k in ("input_tokens", "output_tokens", "reasoning_tokens")}),
+        "params": st.fixed_dictionaries({}, optional=_PARAMS),
+        "system": st.one_of(st.text(max_size=20), st.none()),
+        "messages": st.lists(_MESSAGE, max_size=4),
+    })
+# one field's replacement: another type, out of range, another form, or a shape only the reference reads
+_ODD = st.one_of(
+    st.tuples(st.sampled_from(["ts", "account_created_at"]), _BAD_TS),
+    st.tuples(st.sampled_from(["api_key_id", "request_id", "model", "output", "client_ip"]),
+              st.one_of(st.just(""), st.text(min_size=parse.MAX_API_KEY_ID_CHARS + 1, max_size=parse.MAX_API_KEY_ID_CHARS + 2),
+                        st.text(min_size=parse.MAX_ID_CHARS + 1, max_size=parse.MAX_ID_CHARS + 2), st.integers(), st.none())),
+    st.tuples(st.sampled_from(["status", "latency_ms"]),
+              st.one_of(st.sampled_from([99, 600, -1, 7 * 86_400_001, True, "200", 1.5]), st.floats())),
+    st.tuples(st.sampled_from(["usage", "params"]), st.one_of(st.integers(), st.lists(st.none(), max_size=1),
+              st.dictionaries(st.sampled_from([*_PARAMS, "input_tokens", "logit_bias"]),
+                              st.one_of(st.sampled_from([-1, 2**64, -(2**63) - 1, 1001, 5.01, True, None, "1"]),
+                                        st.dictionaries(st.sampled_from(["5", "x"]), st.integers(-9, 9), max_size=2)),
+                              min_size=1, max_size=2))),
+    st.tuples(st.just("system"), st.one_of(st.integers(), st.lists(st.text(max_size=4), max_size=2))),
+    st.tuples(st.just("messages"), st.one_of(st.text(max_size=3), st.lists(st.one_of(
+        st.just("hi"), st.fixed_dictionaries({"role": st.sampled_from(["robot", "User", 7])}),
+        st.fixed_dictionaries({"role": st.just("user"), "content": st.one_of(st.integers(), st.lists(
+            st.one_of(st.fixed_dictionaries({"type": st.just("text"), "text": st.text(max_size=9)}),
+                      st.text(max_size=5)), max_size=2))})), min_size=1, max_size=2))),
+)
+_RECORDS = st.builds(lambda record, odd: {**record, **dict(odd)}, _VALID, st.lists(_ODD, max_size=1))
+
+
+def test_record_kernel_agrees_with_the_reference_or_defers() -> None:
+    """Whatever the kernel accepts, the reference accepts with the same Event; it takes most valid
+    records and defers on the odd ones (both paths are exercised)."""
+    kernel = parse._KERNEL
+    assert kernel is not None, "the compiled kernel is not built: run `make install`"
+    paths = [0, 0]   # deferred, taken
+
+    @settings(max_examples=3000, deadline=None, derandomize=True)
+    @given(_RECORDS, st.sampled_from([None, 1_795_701_787_412]))
+    def check(record: dict, reference_ms: int | None) -> None:
+        values = kernel.check(record, reference_ms)
+        try:
+            expected = parse.check_record_reference(record, reference_ms=reference_ms)
+        except parse.RecordError:
+            assert values is None, "the kernel accepted a record the reference rejects"
+        else:
+            if values is not None:
+                assert parse.Event(*values) == expected
+        paths[values is not None] += 1
+
+    check()
+    assert paths[1] > 800 and paths[0] > 300, paths
+
+
+_BASE = {"ts": "2026-11-26T14:03:07.412Z", "api_key_id": "k", "messages": [{"role": "user", "content": "hi"}]}
+_EDGES = [
+    {"request_id": "r" * parse.MAX_ID_CHARS}, {"request_id": "r" * (parse.MAX_ID_CHARS + 1)},
+    {"api_key_id": "k" * parse.MAX_API_KEY_ID_CHARS}, {"api_key_id": "k" * (parse.MAX_API_KEY_ID_CHARS + 1)},
+    {"api_key_id": ""}, {"status": 100}, {"status": 99}, {"status": 599}, {"status": 600}, {"status": True},
+    {"latency_ms": 0}, {"latency_ms": -0.5}, {"latency_ms": 604_800_000}, {"latency_ms": 604_800_000.5},
+    {"ts": "2026-11-26T14:03:07.123456Z"}, {"ts": "2026-11-26T14:03:07.1234567Z"}, {"ts": "2026-11-26T14:03:07.9+05:30"},
+    {"ts": "2024-02-29T23:59:59-00:01"}, {"ts": "2023-02-29T00:00:00Z"}, {"ts": "2026-11-26 14:03:07Z"},
+    {"ts": parse.TS_MIN_MS}, {"ts": parse.TS_MIN_MS - 1}, {"ts": parse.TS_MAX_MS - 1}, {"ts": parse.TS_MAX_MS},
+    {"ts": 1_795_701_787_412.9}, {"ts": -1.5}, {"account_created_at": "2020-01-01T00:00:00+01:00"},
+    {"usage": {"output_tokens": parse.MAX_TOKENS}}, {"usage": {"output_tokens": parse.MAX_TOKENS + 1}},
+    {"params": {"temperature": 5}}, {"params": {"temperature": 5.000001}}, {"params": {"top_p": 0}},
+    {"params": {"n": 0}}, {"params": {"n": 1000}}, {"params": {"seed": 2**64 - 1}}, {"params": {"seed": 2**64}},
+    {"params": {"seed": -(2**63)}}, {"params": {"stream": 1}}, {"params": {"logit_bias": {"5": 1}}},
+    {"client_ip": "203.0.113.7 ,10.0.0.2"}, {"client_ip": "\u2003, 10.0.0.2"}, {"client_ip": "::1"},
+    {"system": ["a"]}, {"messages": [{"role": "developer", "content": "d"}, {"role": "system", "content": "s"}]},
+    {"messages": [{"role": "function", "content": None}]}, {"messages": [{"role": "user", "content": ["a"]}]},
+    {"messages": [{"role": "robot", "content": "x"}]}, {"output": 7}, {"end_user_id": None},
+]
+
+
+@pytest.mark.parametrize("edge", _EDGES, ids=[repr(e)[:40] for e in _EDGES])
+def test_record_kernel_at_each_rule_edge(edge: dict) -> None:
+    record = {**_BASE, **edge}
+    values = parse._KERNEL.check(record)
+    try:
+        expected = parse.check_record_reference(record)
+    except parse.RecordError:
+        assert values is None
+    else:
+        assert values is None or parse.Event(*values) == expected
+
+
+def test_record_kernel_takes_the_plain_records() -> None:
+    """The fast path must actually be taken for ordinary records (it defers only on the unusual)."""
+    record = {"ts": "2026-11-26T14:03:07.412Z", "api_key_id": "k", "client_ip": "203.0.113.7, 10.0.0.2",
+              "usage": {"input_tokens": 3, "output_tokens": 900}, "params": {"temperature": 1, "stream": True},
+              "system": "be brief", "messages": [{"role": "developer", "content": "no lists"},
+                                                 {"role": "user", "content": "hi"}, {"role": "assistant"}]}
+    values = parse._KERNEL.check(record)
+    assert values is not None
+    event = parse.Event(*values)
+    assert event == parse.check_record_reference(record)
+    assert (event.client_ip, event.system, event.temperature) == ("203.0.113.7", "be brief\n\nno lists", 1.0)
+
+
+def test_every_sample_record_parses_the_same_in_every_format() -> None:
+    files = sorted((SHARED / "samples").rglob("*.jsonl"))
+    assert files
+    parsed = 0
+    for path in files:
+        data = path.read_bytes()
+        for raw in [data, *data.splitlines()]:
+            for fmt in FORMATS:
+                with_kernel = parse_input(raw, fmt)
+                with compiled.python_reference():
+                    reference = parse_input(raw, fmt)
+                assert with_kernel == reference, (path.name, fmt)
+                parsed += sum(isinstance(item, Event) for item in with_kernel)
+    assert parsed > 100
+
+
 @pytest.fixture(scope="module")
-def sim_events(tmp_path_factory: pytest.TempPathFactory) -> list[Event]:
+def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("native-sim")
     simulate(out, seed=5, scenario="all", hours=3, corpora=SHARED / "corpora", scale=0.05)
-    return [e for e in parse_lines(open_lines(out / "events.jsonl.gz"), "canonical") if isinstance(e, Event)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def sim_events(sim_dir: Path) -> list[Event]:
+    return [e for e in parse_lines(open_lines(sim_dir / "events.jsonl.gz"), "canonical") if isinstance(e, Event)]
+
+
+def test_simulated_records_parse_the_same(sim_events: list[Event], sim_dir: Path) -> None:
+    with compiled.python_reference():
+        reference = [e for e in parse_lines(open_lines(sim_dir / "events.jsonl.gz"), "canonical")
+                     if isinstance(e, Event)]
+    assert sim_events == reference
 
 
 def test_features_of_every_event_are_identical(sim_events: list[Event]) -> None:

@@ -1,8 +1,9 @@
 //! Compiled kernels of the per-record path. `TextKernel`: `detector.text.analyse` -- normalised
 //! text, token codes and skeleton codes of one casefolded field, in one call. `DomainMarks`
-//! (`domain.rs`): what `detector.domains.domain_of` counts and searches.
+//! (`domain.rs`): what `detector.domains.domain_of` counts and searches. `RecordKernel`
+//! (`record.rs`): `detector.parse.check_record` for plainly valid records.
 //!
-//! What it is: a byte-for-byte port of the Python reference in `detector/text.py`
+//! `TextKernel` is a byte-for-byte port of the Python reference in `detector/text.py`
 //! (`_normalise_bytes`, `_tokens`, `_slots`). The token table and the placeholder codes are
 //! handed over by the Python module at start-up, so the vocabulary has one definition.
 //!
@@ -16,6 +17,7 @@
 
 mod bytes_pass;
 mod domain;
+mod record;
 mod slots;
 
 use std::collections::HashMap;
@@ -214,5 +216,6 @@ impl TextKernel {
 fn detector_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TextKernel>()?;
     m.add_class::<domain::DomainMarks>()?;
+    m.add_class::<record::RecordKernel>()?;
     Ok(())
 }
