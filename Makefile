@@ -1,5 +1,7 @@
 # Newcomer path: `make demo` (main job end to end) and `make test` (everything, services included).
 PY      ?= python3
+# rustup installs cargo under ~/.cargo/bin, which a non-login shell may not have on its PATH
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed

@@ -92,6 +92,14 @@ def test_kernel_equals_reference_on_any_text(t: str) -> None:
         assert_same(t)
 
 
+# chains of the marks whose passes run in order (line break, "! ", ": ", ". ", "? "): each pass
+# sees the spaces the earlier ones wrote
+@pytest.mark.parametrize("t", ["a?. b", "a.? b", "a!: b", "a:! b", "x!!\ny", ":.?!\n", "?\n", "!.:? z", "q?.:!", "1.\n2?!",
+                               "a ... b", "what?!? ok", "see: http://x.y/z. ok", "mail a@b.c? yes"])
+def test_kernel_equals_reference_on_mark_chains(t: str) -> None:
+    assert_same(t)
+
+
 def test_lone_surrogates_fall_back_to_the_reference() -> None:
     t = "Answer: 'x' \ud83d and more"
     assert native_fields(t) is None

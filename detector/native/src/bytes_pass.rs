@@ -7,14 +7,43 @@
 //! anchored on a rare byte, so a pass is linear in the text.
 
 /// UTF-8 of `" ".join(text.split())`: `detector.text._normalise_bytes` of the casefolded text.
+/// Stretches whose whitespace is single plain spaces are copied whole.
 pub fn normalise(folded: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(folded.len());
-    split_py_space(folded.as_bytes(), |token| {
-        if !out.is_empty() {
+    let b = folded.as_bytes();
+    let run_end = |mut j: usize| {
+        while j < b.len() {
+            match py_space_len(b, j) {
+                0 => break,
+                n => j += n,
+            }
+        }
+        j
+    };
+    let mut out = Vec::with_capacity(b.len());
+    let mut start = run_end(0);
+    let mut i = start;
+    while let Some(off) = b
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&x| MAY_BE_SPACE[x as usize]))
+    {
+        i += off;
+        if py_space_len(b, i) == 0 {
+            i += 1;
+            continue;
+        }
+        let j = run_end(i);
+        if b[i] == b' ' && j == i + 1 && j < b.len() {
+            i = j; // one plain space between words: stays in the stretch
+            continue;
+        }
+        out.extend_from_slice(&b[start..i]);
+        if j < b.len() {
             out.push(b' ');
         }
-        out.extend_from_slice(token);
-    });
+        start = j;
+        i = j;
+    }
+    out.extend_from_slice(&b[start.min(b.len())..]);
     out
 }
 
@@ -49,40 +78,129 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     (0..=last).find(|&i| hay[i] == *first && rest.iter().zip(&hay[i + 1..]).all(|(a, b)| a == b))
 }
 
-/// `pattern.sub(rep, b)` for a pattern whose match at `p` (end offset) is `matcher(b, p)`.
-pub fn sub(b: &[u8], rep: &[u8], matcher: impl Fn(&[u8], usize) -> Option<usize>) -> Vec<u8> {
+/// `pattern.sub(rep, b)` for a pattern whose match at `p` (end offset) is `matcher(b, p)`;
+/// `next(b, p)` is the first position at or after `p` where a match can start (`b.len()` if none),
+/// so the scan skips what cannot match.
+pub fn sub(
+    b: &[u8],
+    rep: &[u8],
+    matcher: impl Fn(&[u8], usize) -> Option<usize>,
+    next: impl Fn(&[u8], usize) -> usize,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
-    let (mut p, mut copied) = (0, 0);
+    let (mut p, mut copied) = (next(b, 0), 0);
     while p < b.len() {
         match matcher(b, p) {
             Some(end) => {
                 out.extend_from_slice(&b[copied..p]);
                 out.extend_from_slice(rep);
                 copied = end;
-                p = end.max(p + 1);
+                p = next(b, end.max(p + 1));
             }
-            None => p += 1,
+            None => p = next(b, p + 1),
         }
     }
     out.extend_from_slice(&b[copied..]);
     out
 }
 
-/// `bytes.replace(from, to)`: non-overlapping, left to right.
-pub fn replace(b: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
-    let (first, rest) = from.split_first().expect("a non-empty pattern");
-    let mut out = Vec::with_capacity(b.len() + 16);
-    let (mut i, mut copied) = (0, 0);
-    while let Some(off) = b[i..].iter().position(|x| x == first) {
-        let j = i + off;
-        if b.len() - j > rest.len() && rest.iter().zip(&b[j + 1..]).all(|(x, y)| x == y) {
-            out.extend_from_slice(&b[copied..j]);
-            out.extend_from_slice(to);
-            i = j + from.len();
-            copied = i;
-        } else {
-            i = j + 1;
+/// The set of `bytes`, as a table.
+const fn byte_table(bytes: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+const QUOTE_STARTS: [bool; 256] = byte_table(b"\"'\xe2\xc2\xe3");
+const MARKS: [bool; 256] = byte_table(b"\n!:.?");
+
+/// The first position at or after `p` holding a byte of `set`.
+pub fn next_byte(b: &[u8], p: usize, set: &[bool; 256]) -> usize {
+    b.get(p..)
+        .and_then(|rest| rest.iter().position(|&x| set[x as usize]))
+        .map_or(b.len(), |i| p + i)
+}
+
+/// The first start at or after `p` whose `needle` can begin within `span` bytes after it: a
+/// match needing `needle` between 1 and `span` bytes after its start begins no earlier.
+pub fn before_needle(b: &[u8], p: usize, needle: &[u8], span: usize) -> usize {
+    match b.get(p + 1..).and_then(|rest| find(rest, needle)) {
+        Some(i) => p.max(p + 1 + i - span.min(p + 1 + i)),
+        None => b.len(),
+    }
+}
+
+/// Where `_CODE_RE` can start: a backtick.
+pub fn next_code(b: &[u8], p: usize) -> usize {
+    b.get(p..)
+        .and_then(|rest| rest.iter().position(|&x| x == b'`'))
+        .map_or(b.len(), |i| p + i)
+}
+
+/// Where `_URL_RE` can start: at most 16 bytes before a `://`.
+pub fn next_url(b: &[u8], p: usize) -> usize {
+    before_needle(b, p, b"://", 16)
+}
+
+/// Where `_EMAIL_RE` can start: at most 64 bytes before an `@`.
+pub fn next_email(b: &[u8], p: usize) -> usize {
+    before_needle(b, p, b"@", 64)
+}
+
+/// Where `_QUOTE_RE` can start: a quote byte or the lead byte of a typographic quote.
+pub fn next_quote(b: &[u8], p: usize) -> usize {
+    next_byte(b, p, &QUOTE_STARTS)
+}
+
+/// Pass order of the marks `_tokens` spaces out: `\n` (replaced by its marker) first, then
+/// `! `, `: `, `. `, `? ` (each replaced by ` X `); 0 for every other byte.
+const MARK_ORDER: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'\n' as usize] = 1;
+    t[b'!' as usize] = 2;
+    t[b':' as usize] = 3;
+    t[b'.' as usize] = 4;
+    t[b'?' as usize] = 5;
+    t
+};
+
+/// Whether the pass of the mark at `i` finds it followed by a space: the next byte is a space, a
+/// line break (its marker, written first, starts with `marker_first`), or a mark of an earlier pass
+/// that was itself spaced out (which put a space before it).
+fn spaced(b: &[u8], i: usize, marker_first: u8) -> bool {
+    match b.get(i + 1) {
+        Some(b' ') => true,
+        Some(b'\n') => marker_first == b' ',
+        Some(&x) if MARK_ORDER[x as usize] > 1 && MARK_ORDER[x as usize] < MARK_ORDER[b[i] as usize] => {
+            spaced(b, i + 1, marker_first)
         }
+        _ => false,
+    }
+}
+
+/// `b.replace(b"\n", newline).replace(b"! ", b" ! ").replace(b": ", b" : ").replace(b". ", b" . ")
+/// .replace(b"? ", b" ? ")` in one pass (each mark's pass sees what the earlier passes wrote).
+pub fn space_marks(b: &[u8], newline: &[u8]) -> Vec<u8> {
+    let marker_first = newline.first().copied().unwrap_or(0);
+    let mut out = Vec::with_capacity(b.len() + b.len() / 8);
+    let mut copied = 0;
+    let mut i = next_byte(b, 0, &MARKS);
+    while i < b.len() {
+        out.extend_from_slice(&b[copied..i]);
+        if b[i] == b'\n' {
+            out.extend_from_slice(newline);
+        } else {
+            if spaced(b, i, marker_first) {
+                out.push(b' ');
+            }
+            out.push(b[i]);
+        }
+        copied = i + 1;
+        i = next_byte(b, i + 1, &MARKS);
     }
     out.extend_from_slice(&b[copied..]);
     out

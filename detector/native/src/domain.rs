@@ -45,24 +45,24 @@ impl WordSet {
             .filter(move |w| b[p..].starts_with(w))
     }
 
-    /// Whether `\b(?:words)\b` matches somewhere in `b`.
-    fn whole_word_in(&self, b: &[u8]) -> bool {
-        (0..b.len()).any(|p| boundary(b, p) && self.at(b, p).any(|w| boundary(b, p + w.len())))
+    /// Whether any word occurs in `b` (SIMD substring search per word).
+    fn any_in(&self, b: &[u8]) -> bool {
+        self.by_first
+            .iter()
+            .flatten()
+            .any(|w| memchr::memmem::find(b, w).is_some())
     }
 
-    /// Whether any word occurs in `b`.
-    fn substring_in(&self, b: &[u8]) -> bool {
-        (0..b.len()).any(|p| self.at(b, p).next().is_some())
+    /// Whether a word at `p` (a word boundary of `b`) ends at a word boundary: `\b(?:words)\b`.
+    #[inline]
+    fn whole_word_at(&self, b: &[u8], p: usize) -> bool {
+        self.at(b, p).any(|w| boundary(b, p + w.len()))
     }
 }
 
-fn byte_set(bytes: &[u8]) -> [bool; 256] {
-    let mut set = [false; 256];
-    for &x in bytes {
-        set[x as usize] = true;
-    }
-    set
-}
+/// Bits of one count field in the packed per-byte counts (a field holds up to 2**21 - 1).
+const FIELD: u32 = 21;
+const MASK: u64 = (1 << FIELD) - 1;
 
 /// `detector.domains.Marks` of normalised text.
 #[pyclass(frozen, module = "detector_native")]
@@ -71,9 +71,8 @@ pub struct DomainMarks {
     language_scan: usize,
     code_words: WordSet,
     options: WordSet,
-    code: [bool; 256],
-    math: [bool; 256],
-    digit: [bool; 256],
+    /// per byte: 1 in the code field, the maths field and/or the digit field
+    counts: [u64; 256],
 }
 
 #[pymethods]
@@ -87,28 +86,49 @@ impl DomainMarks {
         code_words: Vec<Vec<u8>>,
         options: Vec<Vec<u8>>,
         byte_sets: (Vec<u8>, Vec<u8>, Vec<u8>),
-    ) -> Self {
-        DomainMarks {
+    ) -> PyResult<Self> {
+        // marks() looks for whole words at word starts only
+        if let Some(w) = languages
+            .iter()
+            .chain(&code_words)
+            .find(|w| !w.first().is_some_and(|&x| is_word(x)))
+        {
+            let shown = String::from_utf8_lossy(w).into_owned();
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "word {shown:?} must start with [A-Za-z0-9_]"
+            )));
+        }
+        let mut counts = [0u64; 256];
+        for (field, set) in [&byte_sets.0, &byte_sets.1, &byte_sets.2].into_iter().enumerate() {
+            for &x in set.iter() {
+                counts[x as usize] |= 1 << (FIELD * field as u32);
+            }
+        }
+        Ok(DomainMarks {
             languages: WordSet::new(languages),
             language_scan,
             code_words: WordSet::new(code_words),
             options: WordSet::new(options),
-            code: byte_set(&byte_sets.0),
-            math: byte_set(&byte_sets.1),
-            digit: byte_set(&byte_sets.2),
-        }
+            counts,
+        })
     }
 
-    /// `(code, math, digits, language, code_word, option)` of UTF-8 normalised text.
+    /// `(code, math, digits, language, code_word, option)` of UTF-8 normalised text (at most
+    /// 2**21 - 1 bytes: the analysed text is capped far below that).
     fn marks(&self, b: &[u8]) -> (usize, usize, usize, bool, bool, bool) {
-        let (mut code, mut math, mut digits) = (0, 0, 0);
-        for &x in b {
-            code += self.code[x as usize] as usize;
-            math += self.math[x as usize] as usize;
-            digits += self.digit[x as usize] as usize;
-        }
+        let packed: u64 = b.iter().map(|&x| self.counts[x as usize]).sum();
+        let field = |i: u32| ((packed >> (FIELD * i)) & MASK) as usize;
         let scan = &b[..b.len().min(self.language_scan)];
-        let (language, code_word) = (self.languages.whole_word_in(scan), self.code_words.whole_word_in(b));
-        (code, math, digits, language, code_word, self.options.substring_in(b))
+        let (mut language, mut code_word) = (false, false);
+        // every word of both lists starts with a word byte, so `\b` before it is a word start
+        for p in (0..b.len()).filter(|&p| is_word(b[p]) && (p == 0 || !is_word(b[p - 1]))) {
+            code_word = code_word || self.code_words.whole_word_at(b, p);
+            language = language || (p < scan.len() && self.languages.whole_word_at(scan, p));
+            if code_word && (language || p >= scan.len()) {
+                break;
+            }
+        }
+        let option = self.options.any_in(b);
+        (field(0), field(1), field(2), language, code_word, option)
     }
 }
