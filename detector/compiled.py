@@ -2,7 +2,8 @@
 
 Each kernel is the compiled twin of one Python reference function, built by ``make install``:
 
-* ``TextKernel`` -- :func:`detector.text.analyse` (normalisation, masking, tokens, skeleton codes);
+* ``TextKernel`` -- :func:`detector.text.analyse` (normalisation, masking, tokens, skeleton codes)
+  and the skeleton fingerprint;
 * ``DomainMarks`` -- the counts and word tests :func:`detector.domains.domain_of` decides on;
 * ``RecordKernel`` -- :func:`detector.parse.check_record` for plainly valid records (it defers
   every other record to the Python reference, which writes the rejection).

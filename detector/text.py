@@ -356,7 +356,8 @@ def analyse_folded(folded: str) -> Analysis:
 
 
 KERNEL: Any = compiled.kernel("TextKernel", _CODES, (_W, _N, _NL, _MORE),
-                              (chr(_KEEP_BASE), chr(_KEEP_BASE + len(KEEP_WORDS))), (_M_CODE, _M_URL, _M_QUOTE, _M_NL))
+                              (chr(_KEEP_BASE), chr(_KEEP_BASE + len(KEEP_WORDS))), (_M_CODE, _M_URL, _M_QUOTE, _M_NL),
+                              _READABLE_OF, (MAX_ANALYSED_CHARS, _HEAD_CHARS, _TAIL_CHARS), SEED)
 """The compiled :func:`analyse` kernel (:mod:`detector.compiled`), None when it is not built."""
 
 
@@ -403,7 +404,13 @@ def skeleton_of(a: Analysis) -> str:
     return _readable(a.codes)
 
 
+# The kernel fingerprints readable skeletons without casefolding them: true of this vocabulary.
+_READABLE_FOLDED = all(token.casefold() == token for token in _READABLE_OF.values())
+
+
 def _codes_fp_raw(codes: str) -> int:
+    if KERNEL is not None and compiled.ON and _READABLE_FOLDED and (fp := KERNEL.skeleton_fp(codes)) is not None:
+        return fp
     return fingerprint(_readable_raw(codes))
 
 

@@ -10,6 +10,7 @@ when the kernel replaces the reference.
 from __future__ import annotations
 
 import gzip
+import random
 from datetime import date
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,6 +67,8 @@ def native_fields(text: str) -> tuple[Any, ...] | None:
 def assert_same(text: str) -> None:
     expected = tuple(analyse_folded(cap(text).casefold()))
     assert native_fields(text) == expected, f"kernel and reference differ on {text[:200]!r}"
+    codes = expected[3]
+    assert text_module.KERNEL.skeleton_fp(codes) == text_module.fingerprint(text_module._readable_raw(codes))
 
 
 def test_the_kernels_are_built_and_in_use() -> None:
@@ -98,6 +101,24 @@ def test_kernel_equals_reference_on_any_text(t: str) -> None:
                                "a ... b", "what?!? ok", "see: http://x.y/z. ok", "mail a@b.c? yes"])
 def test_kernel_equals_reference_on_mark_chains(t: str) -> None:
     assert_same(t)
+
+
+@PROPS
+@given(st.lists(st.sampled_from(sorted(text_module._READABLE_OF)), max_size=1500).map("".join))
+def test_skeleton_fingerprint_equals_reference_up_to_and_past_the_cap(codes: str) -> None:
+    """Readable skeletons of up to ~7,000 characters: the analysis cap (head, line break, tail)
+    applies to them too."""
+    assert text_module._READABLE_FOLDED
+    assert text_module.KERNEL.skeleton_fp(codes) == text_module.fingerprint(text_module._readable_raw(codes))
+
+
+@pytest.mark.parametrize("n_codes", [700, 800, 900, 1000, 1500, 4000])
+def test_skeleton_fingerprint_of_long_skeletons(n_codes: int) -> None:
+    rng = random.Random(n_codes)
+    readable = sorted(text_module._READABLE_OF)
+    for _ in range(20):
+        codes = "".join(rng.choice(readable) for _ in range(n_codes))
+        assert text_module.KERNEL.skeleton_fp(codes) == text_module.fingerprint(text_module._readable_raw(codes))
 
 
 def test_lone_surrogates_fall_back_to_the_reference() -> None:

@@ -26,8 +26,10 @@ use std::collections::HashMap;
 use bytes_pass::normalise;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
+use rustc_hash::FxHashMap;
 use slots::Codes;
 use tokens::{Markers, Tokenizer};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// `(norm, norm_bytes, tokens, codes)`: the fields of `detector.text.Analysis`.
 type Fields<'py> = (
@@ -42,6 +44,11 @@ type Fields<'py> = (
 struct TextKernel {
     tokenizer: Tokenizer,
     codes: Codes,
+    /// skeleton code -> its readable token, for `skeleton_fp`
+    readable: FxHashMap<char, Box<str>>,
+    /// (analysis cap, head kept, tail kept) in characters, and the fingerprint seed
+    cap: (usize, usize, usize),
+    seed: u64,
 }
 
 #[pymethods]
@@ -50,11 +57,15 @@ impl TextKernel {
     /// codes `(W, N, NL, MORE)`, keep-word code range `(lo, hi)` and markers
     /// `(code, url, quote, newline)`.
     #[new]
+    #[allow(clippy::too_many_arguments)] // one argument per table handed over by detector.text
     fn new(
         table: HashMap<String, String>,
         placeholders: (char, char, char, char),
         keep_range: (char, char),
         markers: (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>),
+        readable: HashMap<char, String>,
+        cap: (usize, usize, usize),
+        seed: u64,
     ) -> Self {
         let (word, number, newline, more) = placeholders;
         TextKernel {
@@ -79,7 +90,32 @@ impl TextKernel {
                 keep_lo: keep_range.0,
                 keep_hi: keep_range.1,
             },
+            readable: readable.into_iter().map(|(k, v)| (k, v.into_boxed_str())).collect(),
+            cap,
+            seed,
         }
+    }
+
+    /// `fingerprint(" ".join(readable[c] for c in codes))`: the seeded xxh3 of the readable
+    /// skeleton, capped and whitespace-normalised as `detector.text.fingerprint` does (the
+    /// readable tokens are casefolded already: detector.text checks that before using this).
+    /// `None` when a code has no readable token.
+    fn skeleton_fp(&self, codes: &str) -> Option<u64> {
+        let mut text = String::with_capacity(codes.len() * 4);
+        for (i, c) in codes.chars().enumerate() {
+            if i > 0 {
+                text.push(' ');
+            }
+            text.push_str(self.readable.get(&c)?);
+        }
+        let (max, head, tail) = self.cap;
+        let n = text.chars().count();
+        if n > max {
+            let head_end = text.char_indices().nth(head).map_or(text.len(), |(i, _)| i);
+            let tail_start = text.char_indices().nth(n - tail).map_or(text.len(), |(i, _)| i);
+            text = format!("{}\n{}", &text[..head_end], &text[tail_start..]);
+        }
+        Some(xxh3_64_with_seed(&normalise(&text), self.seed))
     }
 
     /// `(norm, norm_bytes, tokens, codes)` of an already capped and casefolded field, or `None`
