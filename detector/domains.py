@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import re
 from enum import IntEnum
+from functools import cached_property
 from typing import NamedTuple
 
 from detector import compiled
@@ -97,26 +98,56 @@ def _count(b: bytes, name: str) -> int:
     return len(b.translate(None, _KEEP_ONLY[name]))
 
 
-def marks_reference(b: bytes) -> Marks:
-    """The Python reference of the compiled ``DomainMarks`` kernel.
+class ReferenceMarks:
+    """The Python reference of the compiled ``DomainMarks`` kernel: each mark is computed when
+    first read, as :func:`domain_of` reads them in order and stops early (the regexes are the cost).
 
-    >>> marks_reference(b"write a python function: def f(x): return x+1")
+    >>> ReferenceMarks(b"write a python function: def f(x): return x+1").as_marks()
     Marks(code=2, math=1, digits=1, language=True, code_word=True, option=False)
     """
-    return Marks(_count(b, "code"), _count(b, "math"), _count(b, "digit"),
-                 _LANGUAGE_RE.search(b, 0, _LANGUAGE_SCAN) is not None, _CODE_WORD_RE.search(b) is not None,
-                 _OPTION_RE.search(b) is not None)
+
+    def __init__(self, b: bytes) -> None:
+        self._b = b
+
+    @cached_property
+    def code(self) -> int:
+        return _count(self._b, "code")
+
+    @cached_property
+    def math(self) -> int:
+        return _count(self._b, "math")
+
+    @cached_property
+    def digits(self) -> int:
+        return _count(self._b, "digit")
+
+    @cached_property
+    def language(self) -> bool:
+        return _LANGUAGE_RE.search(self._b, 0, _LANGUAGE_SCAN) is not None
+
+    @cached_property
+    def code_word(self) -> bool:
+        return _CODE_WORD_RE.search(self._b) is not None
+
+    @cached_property
+    def option(self) -> bool:
+        return _OPTION_RE.search(self._b) is not None
+
+    def as_marks(self) -> Marks:
+        """All six marks."""
+        return Marks(self.code, self.math, self.digits, self.language, self.code_word, self.option)
 
 
 _KERNEL = compiled.kernel("DomainMarks", _LANGUAGES, _LANGUAGE_SCAN, _CODE_WORDS, _OPTIONS,
                           (_CODE_CHARS, _MATH_CHARS, _DIGITS))
 
 
-def marks(b: bytes) -> Marks:
-    """:class:`Marks` of normalised text: the compiled kernel when built, else the reference."""
+def marks(b: bytes) -> Marks | ReferenceMarks:
+    """The marks of normalised text: all of them from the compiled kernel when built, else the
+    lazy reference."""
     if _KERNEL is not None and compiled.ON:
         return Marks(*_KERNEL.marks(b))
-    return marks_reference(b)
+    return ReferenceMarks(b)
 
 
 def domain_of(a: Analysis, *, tools: bool, chars: int) -> int:

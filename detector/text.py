@@ -121,7 +121,10 @@ def fingerprint(text: str) -> int:
     >>> fingerprint("hello world") == fingerprint("hello, world")
     False
     """
-    return _xxh(_normalise_bytes(cap(text).casefold().encode(_UTF8, _LONE)), SEED)
+    folded = cap(text).casefold()
+    if KERNEL is not None and compiled.ON and (fp := KERNEL.fingerprint(folded)) is not None:
+        return fp
+    return _xxh(_normalise_bytes(folded.encode(_UTF8, _LONE)), SEED)
 
 
 # --------------------------------------------------------------------------------------------

@@ -118,6 +118,12 @@ impl TextKernel {
         Some(xxh3_64_with_seed(&normalise(&text), self.seed))
     }
 
+    /// `detector.text.fingerprint` of an already capped and casefolded text: the seeded xxh3 of
+    /// its whitespace-normalised UTF-8; `None` when it is not valid UTF-8 (a lone surrogate).
+    fn fingerprint(&self, folded: &Bound<'_, PyString>) -> Option<u64> {
+        Some(xxh3_64_with_seed(&normalise(folded.to_str().ok()?), self.seed))
+    }
+
     /// `(norm, norm_bytes, tokens, codes)` of an already capped and casefolded field, or `None`
     /// when it is not valid UTF-8 (a lone surrogate).
     fn analyse<'py>(&self, py: Python<'py>, folded: &Bound<'py, PyString>) -> Option<Fields<'py>> {
