@@ -33,6 +33,7 @@ import faust
 import orjson
 from faust.types import TP
 
+from detector import compiled
 from detector.config import Config
 from detector.stages.ingest import Ingest
 from detector.stages.profiles import route_profiles
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
     """The worker app for ``settings`` (plumbing) and ``config`` (deciding knobs)."""
     s = settings or Settings.from_env()
     config = config or Config.from_env()
+    log.info("compiled per-record kernels: %s", "on" if compiled.built() else "off (Python references; slower)")
     app = faust_app(s)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     input_topic = app.topic(s.topic("input"), **raw)
@@ -202,7 +204,8 @@ def health() -> tuple[bool, dict[str, Any]]:
         last = metrics.LAST_BATCH.labels(stage)._value.get()  # noqa: SLF001 - prometheus_client has no getter
         ages[stage] = round(now - last, 1) if last else -1.0
     failing = metrics.failing_for()
-    return all(t < 60 for t in failing.values()), {"last_batch_age_s": ages, "failing_s": failing}
+    return all(t < 60 for t in failing.values()), {"last_batch_age_s": ages, "failing_s": failing,
+                                                   "compiled_kernels": compiled.built()}
 
 
 FAILED_EXIT_CODE = 70        # EX_SOFTWARE: a batch raised; the supervisor restarts the worker

@@ -296,6 +296,7 @@ def test_worker_process_over_tls_as_acl_user_with_token(tls_redis: TlsRedis, adm
         assert status == 200 and orjson.loads(body) == {"status": "ok"}
         status, body = http_get(port, "/healthz", TOKEN)   # with the token: the detail too
         assert status == 200 and "last_batch_age_s" in orjson.loads(body)["detail"]
+        assert orjson.loads(body)["detail"]["compiled_kernels"] is True
         assert http_get(port, "/nowhere")[0] == 401        # no route is revealed without the token
         assert refusals(admin) == []
     finally:
