@@ -145,6 +145,10 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
                 for reason, n in batch.rejected.items():
                     metrics.REJECTED_PROFILES.labels(reason).inc(n)
 
+    @app.timer(interval=LAG_REFRESH_S)
+    async def refresh_lag() -> None:
+        await refresh_consumer_lag(app)
+
     if s.metrics_port:
         @app.task
         async def serve_metrics() -> None:
@@ -215,7 +219,8 @@ INTERRUPTED_EXIT_CODE = 75   # EX_TEMPFAIL: a batch was cancelled by shutdown be
 class guarded:  # noqa: N801 - used as a context manager, reads as a clause
     """Run one batch; if it raises or is cancelled, exit the process at once (the error logged by
     type and traceback, never with payload), so Faust cannot ack and commit a batch whose sends and
-    Redis write did not finish. Also updates the consumer-lag gauge."""
+    Redis write did not finish. Also updates the consumer-lag gauge (and records what the stage
+    finished, for :func:`refresh_consumer_lag`)."""
 
     def __init__(self, stage: str, events: list[Any], app: faust.App) -> None:
         self.stage, self.events, self.app = stage, events, app
@@ -244,12 +249,45 @@ class guarded:  # noqa: N801 - used as a context manager, reads as a clause
         for e in self.events:
             last[e.message.tp] = max(last.get(e.message.tp, -1), e.message.offset)
         for tp, offset in last.items():
+            PROCESSED[(self.stage, tp)] = offset
             try:
                 high = self.app.consumer.highwater(tp)
             except Exception:  # noqa: BLE001 - best effort
                 continue
             if high is not None:
                 metrics.CONSUMER_LAG.labels(self.stage, str(tp.partition)).set(max(0, high - offset - 1))
+
+
+LAG_REFRESH_S = 15.0
+"""How often the consumer-lag gauge is recomputed from the broker's end offsets between batches."""
+
+PROCESSED: dict[tuple[str, TP], int] = {}
+"""(stage, partition) -> the last offset that stage finished in this process."""
+
+
+async def refresh_consumer_lag(app: faust.App) -> None:
+    """Recompute the consumer-lag gauge from the broker's end offsets for the partitions each stage
+    has processed and still holds. The per-batch update runs only when a batch finishes, so without
+    this a stalled stage would show its last lag for ever. Partitions no longer assigned to this
+    worker (a rebalance) leave the gauge. Best effort: a failed broker call changes nothing."""
+    try:
+        assigned = app.consumer.assignment()
+        for key in [key for key in PROCESSED if key[1] not in assigned]:
+            del PROCESSED[key]
+            try:
+                metrics.CONSUMER_LAG.remove(key[0], str(key[1].partition))
+            except KeyError:
+                pass
+        if not PROCESSED:
+            return
+        highs = await app.consumer.highwaters(*{tp for _, tp in PROCESSED})
+    except Exception as exc:  # noqa: BLE001 - best effort, like the per-batch update
+        log.debug("lag refresh failed: %s", type(exc).__name__)
+        return
+    for (stage, tp), offset in list(PROCESSED.items()):
+        high = highs.get(tp)
+        if high is not None:
+            metrics.CONSUMER_LAG.labels(stage, str(tp.partition)).set(max(0, high - offset - 1))
 
 
 class Sender:
