@@ -69,7 +69,6 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
     """The worker app for ``settings`` (plumbing) and ``config`` (deciding knobs)."""
     s = settings or Settings.from_env()
     config = config or Config.from_env()
-    log.info("compiled per-record kernels: %s", "on" if compiled.built() else "off (Python references; slower)")
     app = faust_app(s)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     input_topic = app.topic(s.topic("input"), **raw)
@@ -144,6 +143,10 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
                 metrics.PROFILE_UPDATES.inc(len(batch.forward))
                 for reason, n in batch.rejected.items():
                     metrics.REJECTED_PROFILES.labels(reason).inc(n)
+
+    @app.task
+    async def announce_kernels() -> None:  # a task runs once Faust has set up logging
+        log.info("compiled per-record kernels: %s", "on" if compiled.built() else "off (Python references; slower)")
 
     @app.timer(interval=LAG_REFRESH_S)
     async def refresh_lag() -> None:
