@@ -257,8 +257,13 @@ class guarded:  # noqa: N801 - used as a context manager, reads as a clause
                 high = self.app.consumer.highwater(tp)
             except Exception:  # noqa: BLE001 - best effort
                 continue
-            if high is not None:
-                metrics.CONSUMER_LAG.labels(self.stage, str(tp.partition)).set(max(0, high - offset - 1))
+            set_lag(self.stage, tp, high, offset)
+
+
+def set_lag(stage: str, tp: TP, high: int | None, offset: int) -> None:
+    """The lag gauge of ``stage`` on ``tp``: messages after ``offset`` below the high-water mark."""
+    if high is not None:
+        metrics.CONSUMER_LAG.labels(stage, str(tp.partition)).set(max(0, high - offset - 1))
 
 
 LAG_REFRESH_S = 15.0
@@ -289,8 +294,7 @@ async def refresh_consumer_lag(app: faust.App) -> None:
         return
     for (stage, tp), offset in list(PROCESSED.items()):
         high = highs.get(tp)
-        if high is not None:
-            metrics.CONSUMER_LAG.labels(stage, str(tp.partition)).set(max(0, high - offset - 1))
+        set_lag(stage, tp, high, offset)
 
 
 class Sender:

@@ -55,7 +55,7 @@ fn is_re_space(b: u8) -> bool {
 
 /// Python bytes-pattern `\w`.
 #[inline]
-fn is_re_word(b: u8) -> bool {
+pub fn is_re_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
@@ -71,11 +71,9 @@ fn at(b: &[u8], i: usize) -> Option<u8> {
     b.get(i).copied()
 }
 
-/// `needle`'s first occurrence in `hay` (a short needle: first byte, then the rest).
+/// `needle`'s first occurrence in `hay`.
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let (first, rest) = needle.split_first()?;
-    let last = hay.len().checked_sub(needle.len())?;
-    (0..=last).find(|&i| hay[i] == *first && rest.iter().zip(&hay[i + 1..]).all(|(a, b)| a == b))
+    memchr::memmem::find(hay, needle)
 }
 
 /// `pattern.sub(rep, b)` for a pattern whose match at `p` (end offset) is `matcher(b, p)`;
@@ -204,6 +202,13 @@ pub fn space_marks(b: &[u8], newline: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(&b[copied..]);
     out
+}
+
+/// Python's `str.isspace()` (what `str.split()` and `str.strip()` treat as whitespace); the
+/// UTF-8 form of the same set is `py_space_len`.
+pub fn is_py_space(c: char) -> bool {
+    matches!(c, '\t'..='\r' | '\x1c'..='\x1f' | ' ' | '\u{85}' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}'
+        | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}')
 }
 
 /// Byte length of the Python whitespace character (`str.isspace()`) starting at `b[i]` of UTF-8

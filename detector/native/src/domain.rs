@@ -9,17 +9,13 @@
 
 use pyo3::prelude::*;
 
-/// Python bytes-pattern `\w`.
-#[inline]
-fn is_word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
+use crate::bytes_pass::is_re_word;
 
 /// `\b` at `p` of `b`.
 #[inline]
 fn boundary(b: &[u8], p: usize) -> bool {
-    let before = p > 0 && is_word(b[p - 1]);
-    let after = p < b.len() && is_word(b[p]);
+    let before = p > 0 && is_re_word(b[p - 1]);
+    let after = p < b.len() && is_re_word(b[p]);
     before != after
 }
 
@@ -91,7 +87,7 @@ impl DomainMarks {
         if let Some(w) = languages
             .iter()
             .chain(&code_words)
-            .find(|w| !w.first().is_some_and(|&x| is_word(x)))
+            .find(|w| !w.first().is_some_and(|&x| is_re_word(x)))
         {
             let shown = String::from_utf8_lossy(w).into_owned();
             return Err(pyo3::exceptions::PyValueError::new_err(format!(
@@ -121,7 +117,7 @@ impl DomainMarks {
         let scan = &b[..b.len().min(self.language_scan)];
         let (mut language, mut code_word) = (false, false);
         // every word of both lists starts with a word byte, so `\b` before it is a word start
-        for p in (0..b.len()).filter(|&p| is_word(b[p]) && (p == 0 || !is_word(b[p - 1]))) {
+        for p in (0..b.len()).filter(|&p| is_re_word(b[p]) && (p == 0 || !is_re_word(b[p - 1]))) {
             code_word = code_word || self.code_words.whole_word_at(b, p);
             language = language || (p < scan.len() && self.languages.whole_word_at(scan, p));
             if code_word && (language || p >= scan.len()) {

@@ -8,9 +8,12 @@
 //! given as a list of parts, a `logit_bias` map -- returns `None`, and the Python reference decides
 //! (and writes the rejection). So the kernel never has to agree with Python on an error.
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use std::collections::HashMap;
+
+use crate::bytes_pass::is_py_space;
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -97,10 +100,17 @@ fn rfc3339_ms(s: &str) -> Option<i64> {
     Some(secs * 1000 + micros / 1000)
 }
 
-/// Python's `str.strip()` whitespace.
-fn is_py_space(c: char) -> bool {
-    matches!(c, '\t'..='\r' | '\x1c'..='\x1f' | ' ' | '\u{85}' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}'
-        | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}')
+/// Positions in `Event`'s arguments of the fields the check fills itself.
+struct Slots {
+    ts_ms: usize,
+    api_key_id: usize,
+    client_ip: usize,
+    messages: usize,
+    system: usize,
+}
+
+fn no_field(name: &str) -> PyErr {
+    pyo3::exceptions::PyValueError::new_err(format!("no Event field {name}"))
 }
 
 /// The checks of `detector.parse.check_record`, and `Event`'s positional layout.
@@ -110,7 +120,7 @@ pub struct RecordKernel {
     usage: Vec<Field>,
     params: Vec<Field>,
     defaults: Vec<Py<PyAny>>,
-    slot: HashMap<String, usize>,
+    slots: Slots,
     roles: HashMap<String, Py<PyString>>,
     message: Py<PyAny>,
     limits: (i64, i64, i64, usize, usize),
@@ -193,7 +203,7 @@ impl RecordKernel {
         py: Python<'py>,
         out: &mut [Bound<'py, PyAny>],
         obj: &Bound<'py, PyDict>,
-        key: &str,
+        key: &Bound<'py, PyString>,
         table: &[Field],
     ) -> Option<Option<Bound<'py, PyDict>>> {
         match obj.get_item(key).ok()? {
@@ -208,32 +218,6 @@ impl RecordKernel {
             _ => Some(None),
         }
     }
-
-    fn table(&self, py: Python<'_>, specs: Vec<Spec<'_>>) -> PyResult<Vec<Field>> {
-        specs
-            .into_iter()
-            .map(|(key, dest, kind, lo, hi)| {
-                let kind = match kind.as_str() {
-                    "id" => Kind::Id,
-                    "text" => Kind::Text,
-                    "bool" => Kind::Bool,
-                    "timestamp" => Kind::Timestamp,
-                    "int" => Kind::Int(lo.unwrap().extract()?, hi.unwrap().extract()?),
-                    "number" => Kind::Number(lo.unwrap().extract()?, hi.unwrap().extract()?),
-                    other => return Err(pyo3::exceptions::PyValueError::new_err(format!("unknown kind {other}"))),
-                };
-                let slot = *self
-                    .slot
-                    .get(&dest)
-                    .ok_or_else(|| pyo3::exceptions::PyValueError::new_err(format!("no Event field {dest}")))?;
-                Ok(Field {
-                    key: PyString::new(py, &key).unbind(),
-                    slot,
-                    kind,
-                })
-            })
-            .collect()
-    }
 }
 
 type Spec<'py> = (
@@ -243,6 +227,30 @@ type Spec<'py> = (
     Option<Bound<'py, PyAny>>,
     Option<Bound<'py, PyAny>>,
 );
+
+/// The fields of one source table, placed by Event field name.
+fn table(py: Python<'_>, slot: &HashMap<String, usize>, specs: Vec<Spec<'_>>) -> PyResult<Vec<Field>> {
+    specs
+        .into_iter()
+        .map(|(key, dest, kind, lo, hi)| {
+            let kind = match kind.as_str() {
+                "id" => Kind::Id,
+                "text" => Kind::Text,
+                "bool" => Kind::Bool,
+                "timestamp" => Kind::Timestamp,
+                "int" => Kind::Int(lo.unwrap().extract()?, hi.unwrap().extract()?),
+                "number" => Kind::Number(lo.unwrap().extract()?, hi.unwrap().extract()?),
+                other => return Err(pyo3::exceptions::PyValueError::new_err(format!("unknown kind {other}"))),
+            };
+            let slot = *slot.get(&dest).ok_or_else(|| no_field(&dest))?;
+            Ok(Field {
+                key: PyString::new(py, &key).unbind(),
+                slot,
+                kind,
+            })
+        })
+        .collect()
+}
 
 #[pymethods]
 impl RecordKernel {
@@ -261,35 +269,32 @@ impl RecordKernel {
         message: Bound<'py, PyAny>,
         limits: (i64, i64, i64, usize, usize),
     ) -> PyResult<Self> {
-        let slot = fields
+        let slot: HashMap<String, usize> = fields
             .iter()
             .enumerate()
             .map(|(i, (name, _))| (name.clone(), i))
             .collect();
-        let mut k = RecordKernel {
-            top: Vec::new(),
-            usage: Vec::new(),
-            params: Vec::new(),
+        let at = |name: &str| slot.get(name).copied().ok_or_else(|| no_field(name));
+        let slots = Slots {
+            ts_ms: at("ts_ms")?,
+            api_key_id: at("api_key_id")?,
+            client_ip: at("client_ip")?,
+            messages: at("messages")?,
+            system: at("system")?,
+        };
+        Ok(RecordKernel {
+            top: table(py, &slot, top)?,
+            usage: table(py, &slot, usage)?,
+            params: table(py, &slot, params)?,
             defaults: fields.into_iter().map(|(_, d)| d.unbind()).collect(),
-            slot,
+            slots,
             roles: roles
                 .into_iter()
                 .map(|(k, v)| (k, PyString::new(py, &v).unbind()))
                 .collect(),
             message: message.unbind(),
             limits,
-        };
-        k.top = k.table(py, top)?;
-        k.usage = k.table(py, usage)?;
-        k.params = k.table(py, params)?;
-        for name in ["ts_ms", "api_key_id", "client_ip", "messages", "system"] {
-            if !k.slot.contains_key(name) {
-                return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                    "no Event field {name}"
-                )));
-            }
-        }
-        Ok(k)
+        })
     }
 
     /// `Event`'s positional arguments for a plainly valid record, else `None`.
@@ -304,11 +309,11 @@ impl RecordKernel {
             .cast::<PyDict>()
             .ok()
             .filter(|d| d.is_exact_instance_of::<PyDict>())?;
-        let ts_ms = self.timestamp(&obj.get_item("ts").ok()??)?;
+        let ts_ms = self.timestamp(&obj.get_item(intern!(py, "ts")).ok()??)?;
         if reference_ms.is_some_and(|r| (ts_ms - r).abs() > self.limits.2) {
             return None;
         }
-        let key = obj.get_item("api_key_id").ok()??;
+        let key = obj.get_item(intern!(py, "api_key_id")).ok()??;
         let n = key
             .cast::<PyString>()
             .ok()
@@ -319,16 +324,20 @@ impl RecordKernel {
             return None;
         }
         let mut out: Vec<Bound<'py, PyAny>> = self.defaults.iter().map(|d| d.bind(py).clone()).collect();
-        out[self.slot["ts_ms"]] = ts_ms.into_pyobject(py).ok()?.into_any();
-        out[self.slot["api_key_id"]] = key;
+        out[self.slots.ts_ms] = ts_ms.into_pyobject(py).ok()?.into_any();
+        out[self.slots.api_key_id] = key;
         self.fill(py, &mut out, obj, &self.top)?;
-        self.nested(py, &mut out, obj, "usage", &self.usage)?;
-        if let Some(params) = self.nested(py, &mut out, obj, "params", &self.params)? {
-            if params.get_item("logit_bias").ok()?.is_some_and(|b| !b.is_none()) {
+        self.nested(py, &mut out, obj, intern!(py, "usage"), &self.usage)?;
+        if let Some(params) = self.nested(py, &mut out, obj, intern!(py, "params"), &self.params)? {
+            if params
+                .get_item(intern!(py, "logit_bias"))
+                .ok()?
+                .is_some_and(|b| !b.is_none())
+            {
                 return None;
             }
         }
-        let ip_slot = self.slot["client_ip"];
+        let ip_slot = self.slots.client_ip;
         if let Ok(ip) = out[ip_slot].cast::<PyString>() {
             let ip = ip.to_str().ok()?;
             if let Some((first, _)) = ip.split_once(',') {
@@ -341,11 +350,11 @@ impl RecordKernel {
             }
         }
         let mut system: Vec<Bound<'py, PyAny>> = Vec::new();
-        match obj.get_item("system").ok()? {
+        match obj.get_item(intern!(py, "system")).ok()? {
             Some(s) if !s.is_none() => system.push(s.is_exact_instance_of::<PyString>().then_some(s)?),
             _ => {}
         }
-        if let Some(msgs) = obj.get_item("messages").ok()?.filter(|m| !m.is_none()) {
+        if let Some(msgs) = obj.get_item(intern!(py, "messages")).ok()?.filter(|m| !m.is_none()) {
             let list = msgs
                 .cast_into::<PyList>()
                 .ok()
@@ -356,9 +365,9 @@ impl RecordKernel {
                     .cast_into::<PyDict>()
                     .ok()
                     .filter(|d| d.is_exact_instance_of::<PyDict>())?;
-                let role = m.get_item("role").ok()??;
+                let role = m.get_item(intern!(py, "role")).ok()??;
                 let role = self.roles.get(role.cast::<PyString>().ok()?.to_str().ok()?)?.bind(py);
-                let content = match m.get_item("content").ok()? {
+                let content = match m.get_item(intern!(py, "content")).ok()? {
                     Some(c) if !c.is_none() => c.is_exact_instance_of::<PyString>().then_some(c)?,
                     _ => py.None().into_bound(py),
                 };
@@ -370,17 +379,17 @@ impl RecordKernel {
                     turns.push(self.message.bind(py).call1((role.clone(), content)).ok()?);
                 }
             }
-            out[self.slot["messages"]] = PyTuple::new(py, turns).ok()?.into_any();
+            out[self.slots.messages] = PyTuple::new(py, turns).ok()?.into_any();
         }
         match system.len() {
             0 => {}
-            1 => out[self.slot["system"]] = system.pop()?,
+            1 => out[self.slots.system] = system.pop()?,
             _ => {
                 let parts: Vec<&str> = system
                     .iter()
                     .map(|s| s.cast::<PyString>().ok()?.to_str().ok())
                     .collect::<Option<_>>()?;
-                out[self.slot["system"]] = PyString::new(py, &parts.join("\n\n")).into_any();
+                out[self.slots.system] = PyString::new(py, &parts.join("\n\n")).into_any();
             }
         }
         PyTuple::new(py, out).ok()
