@@ -47,7 +47,6 @@ import functools
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -63,6 +62,7 @@ import orjson
 
 from detector.config import Config
 from detector.offline.processes import stop_group
+from detector.offline.ports import listen_port
 
 BATCH = 500
 WITHIN_S = 0.5
@@ -127,11 +127,6 @@ class DbLease:
                 self.leases.delete(f"xdtest:dblease:{self.db}")
             self.leases.close()
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @functools.cache
@@ -215,7 +210,7 @@ class Run:
         from dataclasses import replace
 
         return replace(Settings.from_env(), kafka_bootstrap=self.bootstrap, redis_url=self.lease.db_url,
-                       topic_prefix=prefix, group_id=f"{prefix}det", metrics_port=_free_port(),
+                       topic_prefix=prefix, group_id=f"{prefix}det", metrics_port=listen_port(),
                        datadir=str(self.tmp / f"faust-{case}"), log_level="WARNING")
 
     def env(self, settings: Any, **extra: str) -> dict[str, str]:
@@ -272,7 +267,7 @@ def _detector_rate(run: Run, settings: Any, records: int, workers: int = 1) -> d
 
     r = run.lease.client()
     r.flushdb()
-    ports = [settings.metrics_port] + [_free_port() for _ in range(workers - 1)]
+    ports = [settings.metrics_port] + [listen_port() for _ in range(workers - 1)]
     procs = [Proc([sys.executable, "-m", "streams.worker"], run.env(settings, DETECTOR_METRICS_PORT=str(port)),
                   run.tmp / f"worker-{settings.topic_prefix}-{i}.log") for i, port in enumerate(ports)]
     try:

@@ -15,7 +15,6 @@ import gzip
 import os
 import pickle
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ import pytest
 import redis
 
 from detector.offline.processes import stop_group
+from detector.offline.ports import listen_port
 from detector.config import Config
 from detector.parse import parse_message
 from detector.profiles import load_profiles
@@ -126,11 +126,6 @@ def leased_db(redis_url: str) -> Iterator[str]:
                 leases.delete(f"xdtest:dblease:{db}")
             leases.close()
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Worker:
@@ -336,7 +331,7 @@ def reference(sim: Sim, kafka_bootstrap: str, redis_url: str, tmp_path_factory: 
     with live_run("ref", kafka_bootstrap, redis_url, sim, tmp) as run:
         run.feed(sim.messages)
         run.close_input()
-        port = free_port()
+        port = listen_port()
         run.start_worker(metrics_port=port)
         seconds = run.wait_done()
         text = metrics_text(port)
@@ -598,7 +593,7 @@ def test_canaries_never_leave_ingest(sim: Sim, kafka_bootstrap: str, redis_url: 
     with live_run("privacy", kafka_bootstrap, redis_url, sim, tmp_path) as run:
         run.feed(messages)
         run.close_input()
-        port = free_port()
+        port = listen_port()
         run.start_worker(metrics_port=port)
         run.wait_done()
         page = metrics_text(port)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,18 +21,13 @@ from typing import Any
 
 import redis
 
+from detector.offline.ports import listen_port
 from streams.redis_conn import redis_client
 from streams.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "local" / "redis-tls.sh"
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -63,8 +57,8 @@ class SecureBroker:
 def secure_broker(base: Path) -> Iterator[SecureBroker]:
     """Start a secure broker under ``base`` and stop it afterwards."""
     home = base / "home"
-    env = {**os.environ, "KAFKA_SECURE_HOME": str(home), "KAFKA_SASL_PORT": str(free_port()),
-           "KAFKA_SECURE_CONTROLLER_PORT": str(free_port())}
+    env = {**os.environ, "KAFKA_SECURE_HOME": str(home), "KAFKA_SASL_PORT": str(listen_port()),
+           "KAFKA_SECURE_CONTROLLER_PORT": str(listen_port())}
     up = subprocess.run(["bash", str(REPO / "deploy/local/up-secure.sh")], env=env, capture_output=True,
                         text=True, timeout=180)
     try:
@@ -104,7 +98,7 @@ class TlsRedis:
 @contextlib.contextmanager
 def tls_redis(base: Path) -> Iterator[TlsRedis]:
     """Start a TLS Redis under ``base`` and stop it afterwards."""
-    server = TlsRedis(base, free_port())
+    server = TlsRedis(base, listen_port())
     started = subprocess.run(["bash", str(SCRIPT), "start"], env=server.script_env(), capture_output=True,
                              text=True, timeout=60)
     assert started.returncode == 0, started.stderr

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -25,17 +24,13 @@ import pytest
 import yaml
 
 from streams.http_auth import start_metrics_server
+from detector.offline.ports import listen_port
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "prom-token-5b1d0c7e9a"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(url: str) -> Any:
@@ -65,7 +60,7 @@ def test_prometheus_scrapes_with_the_token_file_and_is_refused_without(tmp_path:
                   "scrape_configs": [scrape_job("right", "right"), scrape_job("wrong", "wrong"),
                                      scrape_job("none", None)]}
         (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-        port = free_port()
+        port = listen_port()
         log = (tmp_path / "prometheus.log").open("ab")
         proc = subprocess.Popen([binary, f"--config.file={tmp_path / 'prometheus.yml'}",
                                  f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",

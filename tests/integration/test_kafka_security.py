@@ -42,7 +42,8 @@ from detector.offline.replay import open_lines, replay_lines
 from streams import kafka_acls, kafka_security
 from streams.settings import Settings
 from streams.topics import ensure_topics
-from tests.integration.secure_services import SecureBroker, TlsRedis, free_port
+from detector.offline.ports import listen_port
+from tests.integration.secure_services import SecureBroker, TlsRedis
 
 pytestmark = pytest.mark.integration
 
@@ -124,7 +125,7 @@ def test_worker_over_sasl_ssl_with_only_its_acls_matches_replay(
         return Settings.from_env({**broker.env(user), **tls_redis.env(redis_role)}, **common, **extra)
 
     admin = settings("admin", "admin")
-    worker = settings("worker", "worker", metrics_port=free_port())
+    worker = settings("worker", "worker", metrics_port=listen_port())
     assert worker.redis_url.startswith("rediss://") and worker.redis_username == "xd-worker"
     assert broker.password("worker") not in repr(worker) and "worker" in kafka_security.describe(worker)
     ensure_topics(admin)   # the admin makes the topics; the worker may not create any

@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ import pytest
 import yaml
 
 from detector.offline.processes import stop_group
+from detector.offline.ports import listen_port
 
 pytestmark = pytest.mark.integration
 
@@ -45,11 +45,6 @@ REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "deploy" / "prometheus" / "rules.yml"
 JOB = "detector-worker"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, logs: tuple[Path, ...] = ()) -> Any:
@@ -105,7 +100,7 @@ def worker(kafka_bootstrap: str, redis_db_url: str, kafka_admin,  # type: ignore
     from streams.settings import TOPICS, Settings
 
     run = f"prom-{uuid.uuid4().hex[:10]}"
-    port = free_port()
+    port = listen_port()
     settings = Settings.from_env({}, kafka_bootstrap=kafka_bootstrap, redis_url=redis_db_url,
                                  topic_prefix=f"{run}.", group_id=f"xd-{run}", partitions=1,
                                  metrics_port=port, datadir=str(tmp_path / "faust"), batch_within_s=0.2,
@@ -141,7 +136,7 @@ def prometheus(worker: dict[str, Any], tmp_path: Path) -> Iterator[tuple[Prom, P
         "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{worker['port']}"]}]}],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
+    port = listen_port()
     log_path = tmp_path / "prometheus.log"
     with log_path.open("ab") as log:
         proc = subprocess.Popen([binary, f"--config.file={tmp_path / 'prometheus.yml'}",

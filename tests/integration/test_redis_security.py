@@ -47,7 +47,8 @@ from detector.stages.ingest import watermark_message
 from streams.redis_conn import RedisAccessError, RedisUnreachable, check_redis_sync, redis_client
 from streams.redis_store import SCORER_KEY, RedisStore, meta_key
 from streams.settings import TOPICS
-from tests.integration.secure_services import TlsRedis, free_port
+from detector.offline.ports import listen_port
+from tests.integration.secure_services import TlsRedis
 from tests.integration.test_streams import P, Live, alert_view, feed
 
 pytestmark = pytest.mark.integration
@@ -272,7 +273,7 @@ def test_worker_process_over_tls_as_acl_user_with_token(tls_redis: TlsRedis, adm
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
     run = f"xdsec-{uuid.uuid4().hex[:8]}"
-    port = free_port()
+    port = listen_port()
     settings = tls_redis.settings("worker", kafka_bootstrap=kafka_bootstrap, topic_prefix=f"{run}.",
                                   group_id=run, partitions=1, metrics_port=port, datadir=str(tmp_path / "faust"),
                                   batch_within_s=0.2, session_timeout_s=6.0, http_token_file=str(token_file))
@@ -362,7 +363,7 @@ def test_notifier_over_tls_as_acl_user_with_token(tls_redis: TlsRedis, admin: re
     from tests.unit.test_slack import make_alert
 
     topic, group = make_topic(partitions=1, prefix="alerts"), f"xdsec-notify-{uuid.uuid4().hex[:8]}"
-    port = free_port()
+    port = listen_port()
     alerts = [make_alert(1, severity="high"), make_alert(2, severity="critical"), make_alert(1, severity="high")]
 
     async def body() -> int:
