@@ -172,7 +172,7 @@ class Linkage:
         self.min_keys = min_keys
         self.skeleton_share = skeleton_share
         self.profiles: dict[str, Profile] = {}
-        self.known: dict[str, frozenset[str]] = {}   # cluster id -> members at its last rebuild
+        self.known: dict[str, tuple[str, ...]] = {}   # cluster id -> sorted members at its last rebuild
 
     def update(self, s: WindowSummary, book: ProfileBook | None = None, *, allowed: bool = False) -> None:
         """Remember the key's latest day window (and its account's profile attributes); an
@@ -261,19 +261,19 @@ class Linkage:
             groups.setdefault(uf.find(k), []).append(k)
         found = [m for m in groups.values() if len(m) >= self.min_keys]
         out = []
-        known: dict[str, frozenset[str]] = {}
+        known: dict[str, tuple[str, ...]] = {}   # a tuple pickles the same under any hash seed
         for members in sorted(found, key=lambda m: (-len(m), m[0])):
             cid = self._stable_id(members, known)
-            known[cid] = frozenset(members)
+            known[cid] = tuple(members)
             out.append(self._pooled(cid, members, epoch_ms))
         self.known = known
         return sorted(out, key=lambda c: c.cluster_id)
 
-    def _stable_id(self, members: list[str], taken: dict[str, frozenset[str]]) -> str:
+    def _stable_id(self, members: list[str], taken: dict[str, tuple[str, ...]]) -> str:
         """The id of the earlier cluster this group overlaps most, else a new id from its first key."""
         member_set = set(members)
-        overlaps = sorted(((len(member_set & old), cid) for cid, old in self.known.items()
-                           if cid not in taken and member_set & old), key=lambda x: (-x[0], x[1]))
+        overlaps = sorted(((len(member_set.intersection(old)), cid) for cid, old in self.known.items()
+                           if cid not in taken and not member_set.isdisjoint(old)), key=lambda x: (-x[0], x[1]))
         if overlaps:
             return overlaps[0][1]
         return "xc_" + xxhash.xxh3_64_hexdigest(members[0].encode())

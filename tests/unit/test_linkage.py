@@ -135,3 +135,22 @@ def test_allow_listed_keys_are_never_candidates() -> None:
     for i in range(5):
         lk.update(keyed(f"s{i}", rounds()), allowed=True)
     assert lk.clusters(3_600_000) == []
+
+
+def test_linkage_pickles_to_the_same_bytes_under_any_hash_seed() -> None:
+    """The scorer checkpoints its linkage; set-ordered state would make the bytes depend on the
+    process's string hash seed, so two replays of one input would checkpoint differently."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import hashlib, pickle; from tests.unit.test_linkage import summ; from detector.linkage import Linkage\n"
+            "lk = Linkage(min_keys=5)\n"
+            "for i in range(40): lk.update(summ(f'h{i}', [(0xABC, 10), (i + 100, 1)], '203.0.113.0/24'))\n"
+            "assert len(lk.clusters(3_600_000)[0].members) == 40\n"
+            "print(hashlib.sha256(pickle.dumps(lk, protocol=5)).hexdigest())")
+    outs = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": seed},
+                           capture_output=True, text=True, check=True,
+                           cwd=Path(__file__).resolve().parents[2]).stdout for seed in ("1", "2", "3")}
+    assert len(outs) == 1, outs
