@@ -241,15 +241,13 @@ def _eval_matrix(split: str, variants: str | None, seeds: str | None, hours: flo
                  write_baseline: Path | None) -> None:
     """``detector eval --matrix``: run the matrix, print one table (or JSON), maybe a baseline."""
     from detector.offline import matrix
-    from detector.offline.evaluate import profiles_supported
 
     todo = matrix.cells(split, variants.split(",") if variants else None, _int_list(seeds))
     settings = matrix.Settings(hours, scale, corpora if corpora.is_dir() else None, cache, jobs)
     script = corpora.parent / "eval" / "independent_traffic.py"
     started = dt.datetime.now(dt.timezone.utc)
     console.print(f"matrix: {len(todo)} runs{' + independent traffic' if independent else ''} on "
-                  f"{jobs} processes; account profiles {'' if profiles_supported() else 'NOT '}"
-                  f"passed to replay")
+                  f"{jobs} processes; account profiles passed to replay")
     results = matrix.run_matrix(todo, settings, script if independent and script.exists() else None,
                                 progress=lambda m: console.print(f"[dim]{m}[/]"))
     wall = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()

@@ -13,7 +13,6 @@ True
 
 from __future__ import annotations
 
-import inspect
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,8 @@ import orjson
 
 from detector.config import Config
 from detector.levels import ACTIONED, Action
-from detector.offline.replay import ReplayResult, open_lines, replay_files, replay_items
+from detector.offline.replay import ReplayResult, open_lines, replay_files
+from detector.profiles import AccountProfile, load_profiles
 
 _HOUR_MS = 3_600_000
 ACTION_RANK: dict[str, int] = {a.value: a.rank for a in Action}
@@ -77,28 +77,19 @@ def key_outcomes(alerts: list[dict[str, Any]]) -> KeyOutcomes:
 
 
 def replay_dir(sim_dir: Path, config: Config | None = None) -> ReplayResult:
-    """Replay ``sim_dir/events.jsonl.gz`` with its allow-list and, when this detector's replay takes
-    account profiles (a ``profiles`` keyword), its ``accounts.jsonl``."""
+    """Replay ``sim_dir/events.jsonl.gz`` with its allow-list and its account profiles
+    (``accounts.jsonl``) when the simulation wrote them."""
     config = config or Config()
     allow = sim_dir / "allowlist.json"
     if allow.exists():
         config = config.with_allowlist(orjson.loads(allow.read_bytes()).get("accounts", []))
-    kwargs: dict[str, Any] = {}
+    profiles: list[AccountProfile] = []
     accounts = sim_dir / "accounts.jsonl"
-    if accounts.exists() and profiles_supported():
-        from detector.profiles import load_profiles  # type: ignore[import-not-found]
-
-        loaded = load_profiles(accounts)  # (profiles, rejections), or profiles alone
-        profiles, rejected = loaded if isinstance(loaded, tuple) else (loaded, [])
+    if accounts.exists():
+        profiles, rejected = load_profiles(accounts)
         if rejected:
             raise ValueError(f"{accounts}: {len(rejected)} invalid profiles, first {rejected[0]}")
-        kwargs["profiles"] = profiles
-    return replay_files([sim_dir / "events.jsonl.gz"], config, **kwargs)
-
-
-def profiles_supported() -> bool:
-    """Whether the replay functions accept account profiles (``profiles=``) yet."""
-    return any("profiles" in inspect.signature(f).parameters for f in (replay_files, replay_items))
+    return replay_files([sim_dir / "events.jsonl.gz"], config, profiles=profiles)
 
 
 def key_timelines(events: Path) -> tuple[dict[str, int], dict[str, list[int]]]:
