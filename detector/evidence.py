@@ -12,7 +12,8 @@ built on what an extraction campaign has to do whatever its wording, IPs or SDKs
 * **parameters** (``logit_probe``): logprobs at one-token outputs with a logit bias that sweeps the
   vocabulary (many token sets, or wide ones) -- a classifier biasing its own two labels never does.
 * **structure** (``empty_turn_harvest``, ``prompt_resampling``): empty/template-only user turns
-  with long answers (Magpie); one prompt resampled over and over for long answers (Self-Instruct).
+  with long answers (Magpie); one prompt resampled over and over for long answers (Self-Instruct),
+  or a whole item set asked again for new answers (several rationales per public problem).
 * **model** (``release_pivot``): harvest-shaped traffic that *splits* onto a just-released model
   while it keeps the old one (a migrating customer moves everything).
 * **wording** (``reverse_rationale``, ``rubric_grading``, ``meta_prompt``): phrase rules, capped
@@ -128,8 +129,12 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
         # the same single-shot request again; a dialogue repeats its user turn while the rest grows
         repeats = max((1.0 - g("distinct_prompt_ratio", 1.0)) * ramp(g("rate_single_shot", 0.0), 0.6, 0.95),
                       g("rate_multi_sample", 0.0))
-        out.append(_rule("prompt_resampling", ramp(repeats, 0.8, 0.97) * ramp(g("out_tokens_mean", 0.0), 300.0, 800.0)
-                         * ramp(n, 30.0, 200.0) * people, repeats, 0.8, horizon, "structure", True))
+        # or a whole item set asked again for new answers (several rationales per item): many items,
+        # most of them repeated
+        reasked = ramp(repeats, 0.5, 0.7) * ramp(g("distinct_prompts", 0.0), 200.0, 600.0)
+        out.append(_rule("prompt_resampling", max(ramp(repeats, 0.8, 0.97), reasked)
+                         * ramp(g("out_tokens_mean", 0.0), 300.0, 800.0) * ramp(n, 30.0, 200.0) * people,
+                         repeats, 0.8, horizon, "structure", True))
         novel = ramp(g("distinct_prompt_ratio", 0.0), 0.4, 0.8) * people * fast
         for name, rate in (("reverse_rationale", g("rate_reverse_rationale", 0.0)),
                            ("rubric_grading", g("rate_rubric", 0.0)), ("meta_prompt", g("rate_meta_prompt", 0.0))):

@@ -172,3 +172,16 @@ def test_empty_turns_answered_with_short_instructions_are_magpie() -> None:
     assert ev[0].signal == "empty_turn_harvest" and ev[0].strength == 1.0
     errors = window(n=5000, rate_empty_turn=0.02, out_tokens_mean=160.0)   # a client bug now and then
     assert "empty_turn_harvest" not in names(key_evidence({"1h": errors}, calibration=NONE))
+
+
+def test_an_item_set_asked_again_for_new_answers_is_resampling_a_busy_app_is_not() -> None:
+    # a harvester working through ~1,300 public problems, each asked about three times in a day
+    reasked = harvester(4000, distinct_prompt_ratio=0.3, conversations=1200.0, out_tokens_mean=1240.0)
+    strength = {e.signal: e.strength for e in raw_key_evidence({"24h": reasked}, calibration=NONE)}
+    assert strength["prompt_resampling"] == 1.0
+    # a content app: as many distinct long-answer prompts, few of them repeated
+    app = harvester(4000, distinct_prompt_ratio=0.85, out_tokens_mean=1400.0)
+    assert "prompt_resampling" not in names(raw_key_evidence({"24h": app}, calibration=NONE))
+    # a few prompts re-asked: too few items to be a set, left to the one-prompt rule (>= 80% repeats)
+    few = harvester(300, distinct_prompt_ratio=0.3, conversations=90.0)
+    assert "prompt_resampling" not in names(raw_key_evidence({"24h": few}, calibration=NONE))
