@@ -11,7 +11,7 @@ Each kernel is the compiled twin of one Python reference function, built by ``ma
 A module that has a kernel constructs it once at import with :func:`kernel` (handing over its own
 tables, so each vocabulary has one definition) and calls it only while :data:`ON` is true; else,
 or when the extension is not built, it runs its Python reference. Both give the same bytes: the
-property tests in ``tests/unit/test_native_*.py`` hold them equal.
+property tests in ``tests/unit/test_native.py`` hold them equal.
 
 When it fails: with ``DETECTOR_NATIVE=0`` or without the extension, everything still runs, at the
 Python reference's speed. Cost: none beyond one attribute lookup per call.

@@ -61,8 +61,8 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 
 from detector.config import Config
-from detector.offline.processes import stop_group
 from detector.offline.ports import listen_port
+from detector.offline.processes import stop_group
 
 BATCH = 500
 WITHIN_S = 0.5
@@ -126,7 +126,6 @@ class DbLease:
             if self.leases.get(f"xdtest:dblease:{self.db}") == self.owner.encode():
                 self.leases.delete(f"xdtest:dblease:{self.db}")
             self.leases.close()
-
 
 
 @functools.cache

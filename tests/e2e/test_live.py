@@ -31,8 +31,8 @@ import orjson
 import pytest
 import redis
 
-from detector.offline.processes import stop_group
 from detector.offline.ports import listen_port
+from detector.offline.processes import stop_group
 from detector.config import Config
 from detector.parse import parse_message
 from detector.profiles import load_profiles
@@ -125,7 +125,6 @@ def leased_db(redis_url: str) -> Iterator[str]:
             if leases.get(f"xdtest:dblease:{db}") == owner.encode():
                 leases.delete(f"xdtest:dblease:{db}")
             leases.close()
-
 
 
 class Worker:

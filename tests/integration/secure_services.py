@@ -29,7 +29,6 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "local" / "redis-tls.sh"
 
 
-
 @dataclass
 class SecureBroker:
     """A running secure broker: its files (``home``: certificates, user passwords) and address."""

@@ -32,7 +32,6 @@ REPO = Path(__file__).resolve().parents[2]
 TOKEN = "prom-token-5b1d0c7e9a"
 
 
-
 def _get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=3) as resp:  # noqa: S310 - loopback only
         return json.loads(resp.read())

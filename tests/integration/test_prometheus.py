@@ -36,15 +36,14 @@ from typing import Any
 import pytest
 import yaml
 
-from detector.offline.processes import stop_group
 from detector.offline.ports import listen_port
+from detector.offline.processes import stop_group
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "deploy" / "prometheus" / "rules.yml"
 JOB = "detector-worker"
-
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, logs: tuple[Path, ...] = ()) -> Any:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from detector.linkage import Linkage
 from detector.profiles import AccountProfile, ProfileBook
 from detector.summary import WindowSummary
@@ -140,11 +145,6 @@ def test_allow_listed_keys_are_never_candidates() -> None:
 def test_linkage_pickles_to_the_same_bytes_under_any_hash_seed() -> None:
     """The scorer checkpoints its linkage; set-ordered state would make the bytes depend on the
     process's string hash seed, so two replays of one input would checkpoint differently."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     code = ("import hashlib, pickle; from tests.unit.test_linkage import summ; from detector.linkage import Linkage\n"
             "lk = Linkage(min_keys=5)\n"
             "for i in range(40): lk.update(summ(f'h{i}', [(0xABC, 10), (i + 100, 1)], '203.0.113.0/24'))\n"
