@@ -6,8 +6,9 @@ key), computes rule evidence (:mod:`detector.evidence`) and the calibrated anoma
 clusters it finds, then turns scores into actions with hysteresis:
 
 * a subject (key or cluster) is alerted once per *escalation* (observe -> throttle -> block), not
-  once per window; a cluster is re-alerted when its membership grows by a fifth, so the decision
-  names the keys that joined;
+  once per window; a throttled or blocked cluster is re-alerted when keys none of its alerts named
+  join it, and the new alert names them with every key named before (the decision, which the rate
+  limiter enforces, keeps holding a member that drifts out of the cluster until it expires);
 * an active decision is refreshed (same alert id, later expiry) while the behaviour continues and
   lifted by a tombstone when it expires in event time;
 * windows of flagged subjects are never learned by the anomaly model;
@@ -59,7 +60,7 @@ class SubjectState:
     level: int = 0
     alert_id: str = ""
     expires_ms: int = 0
-    members: int = 0
+    named: tuple[str, ...] = ()   # keys the cluster's alerts named while its decision is in force, sorted
     decision: dict[str, Any] | None = None
 
 
@@ -243,8 +244,10 @@ class Scorer:
             return
         if state is None:
             state = self.subjects[subject] = SubjectState()
-        grew = kind == "cluster" and len(keys) >= state.members * 1.2 and len(keys) > state.members
+        grew = kind == "cluster" and not set(keys).issubset(state.named)
         if level > state.level or (grew and level >= 2 and state.level >= 2):
+            if kind == "cluster" and state.level >= 2:   # keep enforcing the keys already named
+                keys = sorted(set(keys).union(state.named))
             level = max(level, state.level)
             action = LEVELS[level]
             horizon = evidence[0].horizon if evidence else Horizon.HOUR
@@ -255,7 +258,8 @@ class Scorer:
                                 evidence=evidence or [Evidence("score", score, score, 0.0, horizon)],
                                 ttl_s=ttl_s, model_version=self.model_version)
             out.alerts.append(alert)
-            state.level, state.alert_id, state.members = level, alert["alert_id"], len(keys)
+            state.level, state.alert_id = level, alert["alert_id"]
+            state.named = tuple(sorted(keys)) if kind == "cluster" else ()
             state.expires_ms = epoch_ms + ttl_s * 1000
             state.decision = build_decision(alert, expires_ms=state.expires_ms, decided_ms=epoch_ms,
                                             throttle_rpm=cfg.throttle_rpm)
@@ -298,6 +302,9 @@ class Scorer:
         obj.calibration = _calibration(config)
         obj.collector = None
         obj.anomaly = WindowAnomaly.from_bytes(state["anomaly"])
+        for subject in obj.subjects.values():
+            if not isinstance(subject.named, tuple):   # a checkpoint that kept a member count instead
+                subject.named = ()
         return obj
 
 

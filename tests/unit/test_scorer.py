@@ -66,3 +66,36 @@ def test_checkpoint_round_trip_continues_identically() -> None:
     b = Scorer.from_bytes(a.to_bytes(), Config())
     nxt = [summ("k", 20 * MIN, PROBE)]
     assert a.close_epoch(20 * MIN, nxt).alerts == b.close_epoch(20 * MIN, nxt).alerts
+
+
+def test_a_throttled_cluster_is_realerted_when_unnamed_keys_join() -> None:
+    """The rate limiter enforces what the alert names: a key joining a throttled cluster must be
+    named, however small the cluster's growth (a hydra could otherwise add keys a few at a time)."""
+    from detector.evidence import Evidence
+    from detector.scorer import ScorerOutput
+
+    sc = Scorer(Config())
+    evidence = [Evidence("cluster_harvest", 0.8, 1.0, 0.25, "24h", False, "economics")]
+    members = [f"k{i:02d}" for i in range(48)]
+
+    def decide(keys: list[str], epoch: int) -> list[dict]:
+        out = ScorerOutput()
+        sc._decide(out, "cluster", "xc_1", keys, [], 0.8, evidence, {"24h": {"n": 900.0}}, epoch * 10 * MIN, False)
+        return out.alerts
+
+    first = decide(members, 1)
+    assert [a["action"] for a in first] == ["throttle"] and len(first[0]["api_key_ids"]) == 48
+    assert decide(list(reversed(members)), 2) == [] and decide(members[:40], 3) == []
+    grown = decide(members[:40] + ["k48"], 4)      # one key joins while eight drift out
+    assert len(grown) == 1 and grown[0]["action"] == "throttle"
+    assert grown[0]["api_key_ids"] == members + ["k48"]    # the drifting keys stay named
+    assert decide(members + ["k48"], 5) == [] and decide(members[:10], 6) == []
+
+
+def test_a_checkpointed_member_count_restores_as_nothing_named() -> None:
+    from detector.scorer import SubjectState
+
+    sc = Scorer(Config())
+    sc.subjects["cluster:xc_1"] = SubjectState(level=2, alert_id="xa_1", named=47)  # type: ignore[arg-type]
+    restored = Scorer.from_bytes(sc.to_bytes(), Config())
+    assert restored.subjects["cluster:xc_1"].named == ()
