@@ -11,10 +11,11 @@ are linked (:func:`_linked`) when they
   MinHash banding finds the pairs) -- or a **payment instrument** (account profiles); or
 * agree on **two kinds** among: a factory template (an identical characteristic skeleton that
   non-candidates do not use as much), a near-duplicate template (SimHash of system prompt +
-  skeleton within 6 bits, LSH over 16-bit windows), organisation, account-creation hour, IP
-  prefix; an identical factory template also counts beside a weak kind (same SDK family, or the
-  same coarse behaviour bucket: answer length, daily volume, task breadth, single-shot and
-  explanation-prompt shares).
+  skeleton within 6 bits, LSH over 16-bit windows, of a signature each key sent at least twice:
+  a one-off prompt near a campaign's template by chance is no template), organisation,
+  account-creation hour, IP prefix; an identical factory template also counts beside a weak kind
+  (same SDK family, or the same coarse behaviour bucket: answer length, daily volume, task
+  breadth, single-shot and explanation-prompt shares).
 
 Keys held to a group by a single link are pruned (the 2-core of the link graph), so one chance
 agreement cannot pull a bystander in. A connected group of at least ``min_keys`` candidates is a
@@ -78,7 +79,7 @@ class Profile:
     last_epoch_ms: int
     stats: dict[str, float]
     skeletons: list[tuple[int, int]]
-    signatures: list[int]
+    signatures: list[int]          # SimHash signatures the key sent at least twice, commonest first
     activity: int
     ip: str
     ua: str
@@ -182,7 +183,7 @@ class Linkage:
         self.profiles[s.api_key_id] = Profile(
             s.api_key_id, acct,
             book.created_ms(acct, s.account_created_ms) if book is not None else s.account_created_ms,
-            s.epoch_ms, day, s.skeletons, [sig for sig, _ in s.signatures], int(s.activity, 16), s.ip_prefix,
+            s.epoch_ms, day, s.skeletons, [sig for sig, c in s.signatures if c >= 2], int(s.activity, 16), s.ip_prefix,
             s.user_agent, book.org_of(acct) if book is not None else None,
             book.payment_of(acct) if book is not None else None,
             not allowed and harvest_shape(day) >= CANDIDATE_SHAPE)

@@ -116,6 +116,18 @@ def test_shared_payment_links_and_near_duplicate_templates_need_a_second_kind() 
     assert sorted(len(c.members) for c in lk.clusters(3_600_000)) == [5, 5]
 
 
+def test_a_near_template_counts_only_when_the_key_repeats_it() -> None:
+    """Light users behind a shared proxy each send a few one-off prompts; one of them can land
+    within a few SimHash bits of a campaign's template by chance. Only a signature the key itself
+    sent twice is a template it runs."""
+    sig = 0x0123_4567_89AB_CDEF
+    for count, clustered in ((1, False), (2, True)):
+        lk = Linkage(min_keys=4)
+        for i in range(5):
+            lk.update(keyed(f"n{i}", signatures=[(sig ^ (3 << (i * 5)), count)], ip="60.1.0.0/24"))
+        assert bool(lk.clusters(3_600_000)) is clustered
+
+
 def test_short_answer_keys_are_never_candidates() -> None:
     lk = Linkage(min_keys=3)
     chatty = dict(DAY, out_tokens_mean=120.0, out_in_ratio=1.0)
