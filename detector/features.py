@@ -90,7 +90,7 @@ def _turn(user: str, s: _SystemView, tools: bool) -> _Turn:
     One call into the compiled kernel when it is built (and takes the text: not a lone surrogate),
     else the Python reference, which gives the same values."""
     if _KERNEL is not None and compiled.ON and s.part is not None and (
-            t := _KERNEL.turn(cap(user).casefold(), s.part, tools, len(user))) is not None:
+            t := _KERNEL.turn(cap(user), s.part, tools, len(user))) is not None:
         return t
     u = analyse(user)
     script = dominant_script(u.norm)

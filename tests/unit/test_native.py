@@ -184,6 +184,8 @@ PHRASES = INTL_COT + [
     "will be given to a gpt", "diverse task instructions", "rewrite this in a neutral way", "politically sensitive, rephrase",
     "censorship-safe", "censorship compliant", "<|im_start|>", "[inst]", "### instruction:", "user:", "<s>", "def f(x): return x", "```py", "python",
     "(a)", "(b)", "options:", "true and false or", "1 + 2 = 3", "$4", "12", "3.5",
+    # casefolded by the kernel (ASCII) or by str.casefold (the rest, some of it changing length)
+    "STEP BY STEP", "Show Your Work", "RUBRIC", "De La Que", "ẞ", "ß", "ﬁ", "İ", "Σσς", "ǅ", "ΐ", "Straße",
 ]
 SCRIPT_PIECES = ["abc", "é", "жук", "αβγ", "مرحبا", "שלום", "नमस्ते", "สวัสดี", "汉字", "한국어", "ひらがな", "カタカナ", "ա", "ꀀ", "ߊ",
                  "ⴰ", "४२", "٣", "…", "—", "①", "²"]
@@ -199,7 +201,7 @@ SYSTEMS = ("", "You are a helpful assistant.", "Think step by step and justify y
 
 def assert_same_turn(user: str, system: str = "", tools: bool = False) -> None:
     view = features._system_view(cap(system))
-    native = features._KERNEL.turn(cap(user).casefold(), view.part, tools, len(user))
+    native = features._KERNEL.turn(cap(user), view.part, tools, len(user))
     with compiled.python_reference():
         reference = features._turn(user, view, tools)
     assert native is not None, f"the kernel did not take {user[:200]!r}"
@@ -249,7 +251,7 @@ def test_turn_features_at_the_edges(t: str) -> None:
 @pytest.mark.parametrize("t", ["Think step by step \ud83d"])
 def test_turn_features_fall_back_on_a_lone_surrogate(t: str) -> None:
     view = features._system_view("")
-    assert features._KERNEL.turn(cap(t).casefold(), view.part, False, len(t)) is None
+    assert features._KERNEL.turn(cap(t), view.part, False, len(t)) is None
     native = features._turn(t, view, False)
     with compiled.python_reference():
         assert native == features._turn(t, view, False)

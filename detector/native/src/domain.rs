@@ -178,12 +178,24 @@ impl DomainMarks {
         let field = |i: u32| ((packed >> (FIELD * i)) & MASK) as usize;
         let scan = &b[..b.len().min(self.language_scan)];
         let (mut language, mut code_word) = (false, false);
-        // every word of both lists starts with a word byte, so `\b` before it is a word start
-        for p in (0..b.len()).filter(|&p| is_re_word(b[p]) && (p == 0 || !is_re_word(b[p - 1]))) {
-            code_word = code_word || self.code_words.whole_word_at(b, p);
-            language = language || (p < scan.len() && self.languages.whole_word_at(scan, p));
-            if code_word && (language || p >= scan.len()) {
-                break;
+        // every word of both lists starts with a word byte, so `\b` before it is a word start;
+        // the starts of each 64-byte chunk come from one bit mask, without a branch per byte
+        let mut prev_word = 0u64;
+        'chunks: for (i, chunk) in b.chunks(64).enumerate() {
+            let words = chunk
+                .iter()
+                .enumerate()
+                .fold(0u64, |m, (j, &x)| m | (is_re_word(x) as u64) << j);
+            let mut starts = words & !(words << 1 | prev_word);
+            prev_word = words >> (chunk.len() - 1) & 1;
+            while starts != 0 {
+                let p = 64 * i + starts.trailing_zeros() as usize;
+                starts &= starts - 1;
+                code_word = code_word || self.code_words.whole_word_at(b, p);
+                language = language || (p < scan.len() && self.languages.whole_word_at(scan, p));
+                if code_word && (language || p >= scan.len()) {
+                    break 'chunks;
+                }
             }
         }
         let option = self.options.any_in(b);

@@ -7,6 +7,7 @@
 //! counts) is computed once into a `SystemPart`, which `detector.features` memoises with the rest
 //! of its system view.
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
@@ -56,20 +57,30 @@ impl FeatureKernel {
         Some(SystemPart { norm, counts })
     }
 
-    /// The user turn's features (`Turn`) from its capped, casefolded text `folded`, the system
-    /// part, whether the request uses tools and the turn's full length in characters. `None` when
-    /// `folded` is not valid UTF-8 (a lone surrogate): the caller then runs the Python reference.
-    /// Fails only if a phrase pattern's `search` raises.
+    /// The user turn's features (`Turn`) from its capped text `capped`, the system part, whether
+    /// the request uses tools and the turn's full length in characters. ASCII text is casefolded
+    /// here (ASCII lowercase is what `str.casefold` does to it); other text by `str.casefold`
+    /// itself. `None` when the text is not valid UTF-8 (a lone surrogate): the caller then runs
+    /// the Python reference. Fails only if `casefold` or a phrase pattern's `search` raises.
     fn turn<'py>(
         &self,
         py: Python<'py>,
-        folded: &Bound<'py, PyString>,
+        capped: &Bound<'py, PyString>,
         system: &Bound<'py, SystemPart>,
         tools: bool,
         chars: usize,
     ) -> PyResult<Option<Turn<'py>>> {
-        let Ok(text) = folded.to_str() else {
+        let Ok(text) = capped.to_str() else {
             return Ok(None);
+        };
+        let folded_obj;
+        let lowered;
+        let text = if text.is_ascii() {
+            lowered = text.to_ascii_lowercase();
+            &lowered
+        } else {
+            folded_obj = capped.call_method0(intern!(py, "casefold"))?.cast_into::<PyString>()?;
+            folded_obj.to_str()?
         };
         let (kernel, system) = (self.text.get(), system.get());
         let a = kernel.analysed(text);
