@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 from enum import IntEnum
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from detector import compiled
 from detector.text import Analysis
@@ -140,17 +140,18 @@ class ReferenceMarks:
 
 _CODE_TOKEN, _NUMBER_TOKEN = "\ue003", "\ue001"  # token codes of a code span and a number (detector.text)
 
-_KERNEL = compiled.kernel("DomainMarks", _LANGUAGES, _LANGUAGE_SCAN, _CODE_WORDS, _OPTIONS,
-                          (_CODE_CHARS, _MATH_CHARS, _DIGITS),
-                          (_CODE_TOKEN, _NUMBER_TOKEN, _DOCUMENT_CHARS, _CHAT_CHARS, {d.name: int(d) for d in Domain}))
-"""The compiled marks and decision (:mod:`detector.compiled`), None when it is not built."""
+KERNEL: Any = compiled.kernel("DomainMarks", _LANGUAGES, _LANGUAGE_SCAN, _CODE_WORDS, _OPTIONS,
+                              (_CODE_CHARS, _MATH_CHARS, _DIGITS),
+                              (_CODE_TOKEN, _NUMBER_TOKEN, _DOCUMENT_CHARS, _CHAT_CHARS, {d.name: int(d) for d in Domain}))
+"""The compiled marks (:func:`marks`) and, for :mod:`detector.features`, :func:`domain_of`'s decision
+(:mod:`detector.compiled`); None when it is not built."""
 
 
 def marks(b: bytes) -> Marks | ReferenceMarks:
     """The marks of normalised text: all of them from the compiled kernel when built, else the
     lazy reference."""
-    if _KERNEL is not None and compiled.ON:
-        return Marks(*_KERNEL.marks(b))
+    if KERNEL is not None and compiled.ON:
+        return Marks(*KERNEL.marks(b))
     return ReferenceMarks(b)
 
 

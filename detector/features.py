@@ -61,7 +61,7 @@ class _SystemView(NamedTuple):
     part: Any     # the compiled kernel's SystemPart of it, None without the kernel
 
 
-_KERNEL: Any = (compiled.kernel("FeatureKernel", text.KERNEL, signals.KERNEL, domains._KERNEL)
+_KERNEL: Any = (compiled.kernel("FeatureKernel", text.KERNEL, signals.KERNEL, domains.KERNEL)
                 if text._READABLE_FOLDED else None)
 """The compiled user-turn features (:mod:`detector.compiled`), None when it is not built."""
 
