@@ -15,7 +15,8 @@ prefix search) followed by alternations, fixed-width look-behinds and at most sh
 prompt's tokens: one charset scan of the short token-code string of
 :func:`detector.text.analyse` finds every anchor at once, so a prompt without any (95% of hh-rlhf
 chat turns, 92% of GSM8K questions) skips every phrase regex. System-prompt signals are memoised
-per system prompt.
+per system prompt. For :mod:`detector.features` the compiled :data:`KERNEL` runs the gates and the
+function-word test and calls these same compiled patterns, so both paths share one set of rules.
 """
 
 from __future__ import annotations

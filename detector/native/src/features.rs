@@ -43,6 +43,7 @@ pub struct FeatureKernel {
 
 #[pymethods]
 impl FeatureKernel {
+    /// From the kernels `detector.text`, `detector.signals` and `detector.domains` built.
     #[new]
     fn new(text: Py<TextKernel>, signals: Py<TextSignals>, domains: Py<DomainMarks>) -> Self {
         FeatureKernel { text, signals, domains }
@@ -50,11 +51,14 @@ impl FeatureKernel {
 
     /// The part of a system prompt analysed as `norm` (its normalised UTF-8) and `codes` (its
     /// skeleton codes); `None` when a code has no readable token.
-    fn system(&self, norm: Vec<u8>, codes: &str) -> Option<SystemPart> {
+    fn system(&self, norm: &[u8], codes: &str) -> Option<SystemPart> {
         let codes: Vec<char> = codes.chars().collect();
         let mut counts = BitCounts::default();
         self.text.get().add_bigrams(&codes, &mut counts)?;
-        Some(SystemPart { norm, counts })
+        Some(SystemPart {
+            norm: norm.to_vec(),
+            counts,
+        })
     }
 
     /// The user turn's features (`Turn`) from its capped text `capped`, the system part, whether
