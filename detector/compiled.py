@@ -4,7 +4,13 @@ Each kernel is the compiled twin of one Python reference function, built by ``ma
 
 * ``TextKernel`` -- :func:`detector.text.analyse` (normalisation, masking, tokens, skeleton codes)
   and the skeleton fingerprint;
-* ``DomainMarks`` -- the counts and word tests :func:`detector.domains.domain_of` decides on;
+* ``DomainMarks`` -- the counts and word tests :func:`detector.domains.domain_of` decides on, and
+  its decision;
+* ``TextSignals`` -- :func:`detector.signals.text_signals` (its gated phrase rules run their own
+  ``re`` patterns, called from the kernel);
+* ``FeatureKernel`` -- everything :func:`detector.features.extract` derives from the user turn in
+  one call: the three kernels above, :func:`detector.text.dominant_script`, the prompt and skeleton
+  fingerprints and the SimHash (with the memoised system prompt's ``SystemPart``);
 * ``RecordKernel`` -- :func:`detector.parse.check_record` for plainly valid records (it defers
   every other record to the Python reference, which writes the rejection).
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from xxhash import xxh3_64_intdigest
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from detector import compiled, domains, signals, text
 from detector.domains import domain_of
 from detector.record import Event, Message
 from detector.signals import (estimated_input_tokens, last_user_message, output_signals, parameter_signals,
@@ -57,6 +58,12 @@ class _SystemView(NamedTuple):
     analysis: Analysis
     fp: int       # fingerprint of the system prompt, 0 if it is empty
     flags: int    # signals.system_signals of it
+    part: Any     # the compiled kernel's SystemPart of it, None without the kernel
+
+
+_KERNEL: Any = (compiled.kernel("FeatureKernel", text.KERNEL, signals.KERNEL, domains.KERNEL)
+                if text._READABLE_FOLDED else None)
+"""The compiled user-turn features (:mod:`detector.compiled`), None when it is not built."""
 
 
 @lru_cache(maxsize=1 << 10)
@@ -66,7 +73,30 @@ def _system_view(system: str) -> _SystemView:
     The memo holds up to 1024 distinct system prompts (capped) in process memory -- the one place
     prompt text outlives its event, and only inside this stage; nothing of it leaves here."""
     a = analyse(system)
-    return _SystemView(a, joined_fingerprint(a) if a.norm_bytes else 0, system_signals(a.norm))
+    part = _KERNEL.system(a.norm_bytes, a.codes) if _KERNEL is not None else None
+    return _SystemView(a, joined_fingerprint(a) if a.norm_bytes else 0, system_signals(a.norm), part)
+
+
+_Turn = tuple[str, int, int, int, int, int, int, int]
+"""(norm, prompt_fp, skeleton_fp, skeleton_sig, norm_fp, text flags, script, domain) of a user turn."""
+
+
+def _turn(user: str, s: _SystemView, tools: bool) -> _Turn:
+    """What :func:`extract` derives from the text of the user turn ``user`` given the system view:
+    its normalised text, ``joined_fingerprint(system, user)``, ``skeleton_fp``, the SimHash of
+    both, the fingerprint of the normalised turn (0 if empty), :func:`text_signals`, its
+    :class:`~detector.text.Script` and :func:`domain_of`.
+
+    One call into the compiled kernel when it is built (and takes the text: not a lone surrogate),
+    else the Python reference, which gives the same values."""
+    if _KERNEL is not None and compiled.ON and s.part is not None and (
+            t := _KERNEL.turn(cap(user), s.part, tools, len(user))) is not None:
+        return t
+    u = analyse(user)
+    script = dominant_script(u.norm)
+    return (u.norm, joined_fingerprint(s.analysis, u), skeleton_fp(u), signature(s.analysis, u),
+            xxh3_64_intdigest(u.norm_bytes, SEED) if u.norm_bytes else 0, text_signals(u.norm, u.tokens, script),
+            int(script), domain_of(u, tools=tools, chars=len(user)))
 
 
 def extract(ev: Event) -> EventFeatures:
@@ -90,8 +120,10 @@ def extract(ev: Event) -> EventFeatures:
     last one fixed looks more repetitive than it is, and the reverse. Assumes the event was
     validated by :mod:`detector.parse`.
 
-    Cost: one :func:`detector.text.analyse` of the user turn (a few C-speed passes and one dict
-    lookup per token) plus memoised work for the system prompt, skeleton, user agent and IP.
+    Cost: one call into the compiled kernel for the user turn (analysis, script, text signals,
+    domain, fingerprints, SimHash: linear in the capped text), memoised work for the system prompt,
+    user agent and IP, and a few Python comparisons for the parameter bits. Without the kernel the
+    Python reference costs about four times as much.
 
     >>> from detector.record import Message
     >>> ev = Event(ts_ms=1_764_165_787_412, api_key_id="key_7f3a", client_ip="203.0.113.9",
@@ -109,24 +141,22 @@ def extract(ev: Event) -> EventFeatures:
     """
     last = last_user_message(ev)
     user = (last.content or "") if last is not None else ""
-    u = analyse(user)
     s = _system_view(cap(ev.system) if ev.system else "")
-    script = dominant_script(u.norm)
+    norm, prompt_fp, skeleton, sig, norm_fp, text_flags, script, domain = _turn(user, s, uses_tools(ev))
     input_tokens = estimated_input_tokens(ev, len(user))
-    flags = (parameter_signals(ev, input_tokens) | turn_signals(ev, u.norm)
-             | text_signals(u.norm, u.tokens, script) | s.flags
-             | shape_signals(ev, domain_of(u, tools=uses_tools(ev), chars=len(user))) | output_signals(ev.output))
+    flags = (parameter_signals(ev, input_tokens) | turn_signals(ev, norm) | text_flags | s.flags
+             | shape_signals(ev, domain) | output_signals(ev.output))
     return EventFeatures(
         ts_ms=ev.ts_ms,
         api_key_id=ev.api_key_id,
         account_id=ev.account_id,
         account_created_ms=ev.account_created_ms,
-        prompt_fp=joined_fingerprint(s.analysis, u),
-        skeleton_fp=skeleton_fp(u),
-        skeleton_sig=signature(s.analysis, u),
+        prompt_fp=prompt_fp,
+        skeleton_fp=skeleton,
+        skeleton_sig=sig,
         system_fp=s.fp,
         flags=flags,
-        script=int(script),
+        script=script,
         prompt_chars=len(user),
         input_tokens=input_tokens,
         output_tokens=ev.output_tokens or 0,
@@ -138,7 +168,7 @@ def extract(ev: Event) -> EventFeatures:
         status=ev.status or 0,
         bias_fp=bias_fingerprint(ev),
         request_fp=hash_str(ev.request_id) if ev.request_id else 0,
-        head_fp=head_fingerprint(ev, u.norm_bytes if last is not None and _first_user(ev) is last else None),
+        head_fp=norm_fp if last is not None and _first_user(ev) is last else head_fingerprint(ev),
     )
 
 
@@ -146,20 +176,18 @@ def _first_user(ev: Event) -> Message | None:
     return next((m for m in ev.messages if m.role == "user"), None)
 
 
-def head_fingerprint(ev: Event, first_norm: bytes | None = None) -> int:
+def head_fingerprint(ev: Event) -> int:
     """Fingerprint of the conversation's opening user turn (normalised), 0 without one.
 
     Requests along one conversation (a chat, an agent loop) repeat its opening turn; a harvest of
     dataset items -- single prompts or fabricated transcripts -- opens a new conversation every
-    time. ``first_norm`` passes the already normalised opening turn when the caller has it.
+    time. :func:`extract` reuses its analysis of the last user turn when that is the opening one.
 
     >>> a = Event(0, "k", messages=(Message("user", "Fix the test"), Message("assistant", "ok"),
     ...                             Message("user", "thanks")))
     >>> head_fingerprint(a) == head_fingerprint(Event(0, "k", messages=(Message("user", "fix the  test"),)))
     True
     """
-    if first_norm is not None:
-        return xxh3_64_intdigest(first_norm, SEED) if first_norm else 0
     first = _first_user(ev)
     return fingerprint(first.content) if first is not None and first.content else 0
 

@@ -15,7 +15,8 @@ prefix search) followed by alternations, fixed-width look-behinds and at most sh
 prompt's tokens: one charset scan of the short token-code string of
 :func:`detector.text.analyse` finds every anchor at once, so a prompt without any (95% of hh-rlhf
 chat turns, 92% of GSM8K questions) skips every phrase regex. System-prompt signals are memoised
-per system prompt.
+per system prompt. For :mod:`detector.features` the compiled :data:`KERNEL` runs the gates and the
+function-word test and calls these same compiled patterns, so both paths share one set of rules.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from __future__ import annotations
 import re
 from enum import IntFlag
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from detector import compiled
 from detector.domains import domain_of
 from detector.record import Event, Message
-from detector.text import Script, analyse, cap, content_tokens, dominant_script, keep_word_codes
+from detector.text import Script, analyse, cap, content_token_code, content_tokens, dominant_script, keep_word_codes
 
 
 class Signal(IntFlag):
@@ -242,11 +244,10 @@ _TEMPLATE_MAX_CHARS = 96  # a template-only turn is a few markers; longer text i
 _ROLE_WORDS = frozenset(("", "user", "assistant", "system", "model", "human", "bot", "gpt"))
 
 # Latin-script text with a non-English function-word profile (es, fr, de, it, pt, nl).
-_FUNCTION_WORD_RE = re.compile(
-    r" (?:(de|la|el|los|las|que|por|para|una|del|les|des|une|est|pour|dans|avec|sur|der|die|und|ist|nicht"
-    r"|mit|ein|eine|ich|sie|che|di|il|per|non|sono|não|com|uma|em|het|een|niet|van|zijn)"
-    r"|(and|of|to|is|in|it|you|that|for|on|with|are|this|be|i|a|an|my|what|how|can|do|not|the))(?= )"
-)
+_FOREIGN_WORDS = ("de la el los las que por para una del les des une est pour dans avec sur der die und ist nicht "
+                  "mit ein eine ich sie che di il per non sono não com uma em het een niet van zijn").split()
+_ENGLISH_WORDS = "and of to is in it you that for on with are this be i a an my what how can do not the".split()
+_FUNCTION_WORD_RE = re.compile(f" (?:({'|'.join(_FOREIGN_WORDS)})|({'|'.join(_ENGLISH_WORDS)}))(?= )")
 _FOREIGN_MIN_TOKENS = 6
 _FOREIGN_CONTENT_SHARE = 0.75  # English prose has roughly half its tokens in the keep list
 
@@ -433,6 +434,15 @@ def text_signals(user_text_norm: str, user_tokens: str, script: Script) -> int:
                     if phrase.search(user_text_norm):
                         flags |= bit
     return flags
+
+
+KERNEL: Any = compiled.kernel(
+    "TextSignals", [(bit, [sorted(g) for g in rule.gate], rule.phrase.search) for bit, rules in _FAMILIES for rule in rules],
+    _COT_INTL_RE.search, (_FOREIGN_WORDS, _ENGLISH_WORDS), (_FOREIGN_MIN_TOKENS, _FOREIGN_CONTENT_SHARE),
+    content_token_code(), (_COT, _NON_EN), (int(Script.LATIN), int(Script.NONE)))
+"""The compiled :func:`text_signals` (:mod:`detector.compiled`) for :mod:`detector.features`, None when
+it is not built. It runs the gates and the function-word test itself and calls each gated rule's
+own ``re`` pattern, so the phrase semantics are Python's."""
 
 
 @lru_cache(maxsize=1 << 8)

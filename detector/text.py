@@ -358,12 +358,6 @@ def analyse_folded(folded: str) -> Analysis:
     return Analysis(nb.decode(_UTF8, _LONE), nb, tokens, _slots(tokens))
 
 
-KERNEL: Any = compiled.kernel("TextKernel", _CODES, (_W, _N, _NL, _MORE),
-                              (chr(_KEEP_BASE), chr(_KEEP_BASE + len(KEEP_WORDS))), (_M_CODE, _M_URL, _M_QUOTE, _M_NL),
-                              _READABLE_OF, (MAX_ANALYSED_CHARS, _HEAD_CHARS, _TAIL_CHARS), SEED)
-"""The compiled :func:`analyse` kernel (:mod:`detector.compiled`), None when it is not built."""
-
-
 def analyse(text: str) -> Analysis:
     """Normalised text and skeleton of one field, sharing the casefold and encode passes.
 
@@ -487,6 +481,11 @@ def content_tokens(tokens: str) -> int:
     2
     """
     return tokens.count(_W)
+
+
+def content_token_code() -> str:
+    """The code of a content word in :attr:`Analysis.tokens` (what :func:`content_tokens` counts)."""
+    return _W
 
 
 def keep_word_codes(words: Iterable[str]) -> frozenset[str]:
@@ -730,3 +729,15 @@ def _ip_prefix(ip: str) -> str:
     if isinstance(addr, ipaddress.IPv4Address):
         return str(ipaddress.IPv4Network((int(addr) & 0xFFFFFF00, 24)))
     return str(ipaddress.IPv6Network(((int(addr) >> 80) << 80, 48)))
+
+
+# --------------------------------------------------------------------------------------------
+# compiled kernel (built last: it takes the script table too)
+
+KERNEL: Any = compiled.kernel("TextKernel", _CODES, (_W, _N, _NL, _MORE, _START),
+                              (chr(_KEEP_BASE), chr(_KEEP_BASE + len(KEEP_WORDS))), (_M_CODE, _M_URL, _M_QUOTE, _M_NL),
+                              _READABLE_OF, (MAX_ANALYSED_CHARS, _HEAD_CHARS, _TAIL_CHARS), SEED,
+                              (_SCRIPT_TABLE, _SCRIPT_SAMPLE_CHARS, _WIDE_WEIGHT, {s.name: int(s) for s in Script}))
+"""The compiled :func:`analyse` kernel (:mod:`detector.compiled`), None when it is not built; it
+also serves :func:`dominant_script`, :func:`skeleton_fp` and :func:`signature` to
+:mod:`detector.features`."""

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import detector.text as text_module
-from detector import compiled, domains, parse
+from detector import compiled, domains, features, parse, signals
 from detector.adapters import FORMATS, parse_input
 from detector.features import extract
 from detector.offline.replay import open_lines, parse_lines
@@ -79,7 +79,8 @@ def reference_fingerprint(text: str) -> int:
 
 def test_the_kernels_are_built_and_in_use() -> None:
     assert compiled.built(), "make install builds detector/native; DETECTOR_NATIVE=0 turns it off"
-    assert text_module.KERNEL is not None and domains._KERNEL is not None and parse._KERNEL is not None
+    assert text_module.KERNEL is not None and domains.KERNEL is not None and parse._KERNEL is not None
+    assert signals.KERNEL is not None and features._KERNEL is not None
     assert compiled.ON
     with compiled.python_reference():
         assert not compiled.ON
@@ -145,7 +146,7 @@ marked = st.lists(st.sampled_from(WORD_PIECES), max_size=200).map(b"".join)
 
 
 def assert_same_marks(b: bytes) -> None:
-    kernel = domains._KERNEL
+    kernel = domains.KERNEL
     assert kernel is not None, "the compiled kernel is not built: run `make install`"
     assert domains.Marks(*kernel.marks(b)) == domains.ReferenceMarks(b).as_marks(), b[:200]
 
@@ -161,6 +162,103 @@ def test_domain_marks_equal_reference_on_code_words_and_options(b: bytes) -> Non
                                b"c++11", b"c++ code", b"use node.js", b"(a) or (b)", b""])
 def test_domain_marks_at_the_scan_limit_and_odd_word_edges(b: bytes) -> None:
     assert_same_marks(b)
+
+
+# ------------------------------------------------------------------------------ user-turn features
+# What the text signals, the script and the domain react to: every anchor word and rule phrase,
+# the function words of both lists, "step by step" in other scripts, letters of every script
+# class, code and maths marks, template markers; systems that set bits of their own or none.
+INTL_COT = ["一步一步", "逐步", "шаг за шагом", "ステップバイステップ", "단계별", "خطوة بخطوة", "चरण दर चरण"]
+PHRASES = INTL_COT + [
+    "step by step", "step-by-step guide", "think step by step", "show your steps", "explain each step",
+    "reasoning process", "explain your reasoning", "thought process", "chain of thought", "chain-of-thoughts",
+    "justify your answer", "think aloud", "think out loud", "show your work", "show all the working", "show your working",
+    "explain your thinking", "thinking process", "paso a paso", "étape par étape", "schritt für schritt",
+    "passo dopo passo", "given the correct answer", "given this answer, explain", "backwards from the final answer",
+    "the reasoning that leads to this answer", "explanation behind it", "correct answer is 42. explain why",
+    "final answer: x derive", "here is the answer. explain", "here’s a solution with reasoning", "imagine the reasoning",
+    "reconstruct a plausible rationale", "arrives at this answer", "rubric", "scale of 1 to 10", "score the responses",
+    "rate the quality", "which response is better", "evaluate the assistant's answers", "grade the following essays",
+    "act as an impartial judge", "reward model", "final verdict", "[[a]]", "[[tie]]", "[[10]]",
+    "come up with 20 diverse instructions", "generate 5 new tasks", "list of 10 tasks", "requirements: 1.",
+    "will be given to a gpt", "diverse task instructions", "rewrite this in a neutral way", "politically sensitive, rephrase",
+    "censorship-safe", "censorship compliant", "<|im_start|>", "[inst]", "### instruction:", "user:", "<s>", "def f(x): return x", "```py", "python",
+    "(a)", "(b)", "options:", "true and false or", "1 + 2 = 3", "$4", "12", "3.5",
+    # casefolded by the kernel (ASCII) or by str.casefold (the rest, some of it changing length)
+    "STEP BY STEP", "Show Your Work", "RUBRIC", "De La Que", "ẞ", "ß", "ﬁ", "İ", "Σσς", "ǅ", "ΐ", "Straße",
+]
+SCRIPT_PIECES = ["abc", "é", "жук", "αβγ", "مرحبا", "שלום", "नमस्ते", "สวัสดี", "汉字", "한국어", "ひらがな", "カタカナ", "ա", "ꀀ", "ߊ",
+                 "ⴰ", "४२", "٣", "…", "—", "①", "²"]
+TURN_PIECES = (PHRASES + SCRIPT_PIECES + sorted(signals._FOREIGN_WORDS) + sorted(signals._ENGLISH_WORDS)
+               + sorted({w for _, rules in signals._FAMILIES for r in rules for g in r.gate
+                         for w in text_module.KEEP_WORDS if text_module._CODES[w] in g})
+               + ["alpha", "bravo", "charlie", "delta", "echo"] * 6)
+turn_texts = st.lists(st.tuples(st.sampled_from(TURN_PIECES), st.sampled_from(SEPARATORS)), max_size=60).map(
+    lambda parts: "".join(p + s for p, s in parts))
+SYSTEMS = ("", "You are a helpful assistant.", "Think step by step and justify your steps.",
+           "Rate the quality of the response on a scale of 1 to 10.", "  \n  ", "Переведи текст. " * 40)
+
+
+def assert_same_turn(user: str, system: str = "", tools: bool = False) -> None:
+    view = features._system_view(cap(system))
+    native = features._KERNEL.turn(cap(user), view.part, tools, len(user))
+    with compiled.python_reference():
+        reference = features._turn(user, view, tools)
+    assert native is not None, f"the kernel did not take {user[:200]!r}"
+    assert native == reference, f"kernel and reference differ on {user[:200]!r} (system {system[:40]!r})"
+
+
+@PROPS
+@given(turn_texts, st.sampled_from(SYSTEMS), st.booleans())
+def test_turn_features_equal_reference_on_phrases_scripts_and_function_words(t: str, system: str, tools: bool) -> None:
+    assert_same_turn(t, system, tools)
+
+
+# mostly one script, or Latin function words of two languages: the script and NON_ENGLISH decisions
+script_texts = st.lists(st.tuples(st.sampled_from(SCRIPT_PIECES * 4 + INTL_COT + sorted(signals._FOREIGN_WORDS)
+                                                  + sorted(signals._ENGLISH_WORDS) + ["1", "?", "x"]),
+                                  st.sampled_from(" \n、")), max_size=40).map(lambda parts: "".join(p + s for p, s in parts))
+
+
+@PROPS
+@given(script_texts)
+def test_turn_features_equal_reference_on_scripts_and_function_words(t: str) -> None:
+    assert_same_turn(t)
+
+
+@PROPS
+@given(texts, st.sampled_from(SYSTEMS))
+def test_turn_features_equal_reference_on_structured_text(t: str, system: str) -> None:
+    assert_same_turn(t, system)
+
+
+@PROPS
+@given(st.text(max_size=400))
+def test_turn_features_equal_reference_on_any_text(t: str) -> None:
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in t):  # a lone surrogate: the reference decides
+        test_turn_features_fall_back_on_a_lone_surrogate(t)
+    else:
+        assert_same_turn(t)
+
+
+# the script sample ends at character 320 (a tie goes to the script first in the reference's order);
+# chat ends at 240 characters, a document starts at 3,000
+@pytest.mark.parametrize("t", ["x" * 10_000, "step by step " * 500, "a\u0301 show your work\u0301", "show your work_",
+                               "show your working²", "ʼ" * 5, "de la que " * 3 + "and", "   ", "", "字" * 400 + "ア" * 100,
+                               "ж" * 160 + "a" * 161, "a" * 160 + "ж" * 161, "ж" * 161 + "a" * 160, "字" * 80 + "a" * 241,
+                               "x" * 240, "x" * 241, "x" * 2999, "x" * 3000])
+def test_turn_features_at_the_edges(t: str) -> None:
+    for system in SYSTEMS:
+        assert_same_turn(t, system)
+
+
+@pytest.mark.parametrize("t", ["Think step by step \ud83d"])
+def test_turn_features_fall_back_on_a_lone_surrogate(t: str) -> None:
+    view = features._system_view("")
+    assert features._KERNEL.turn(cap(t), view.part, False, len(t)) is None
+    native = features._turn(t, view, False)
+    with compiled.python_reference():
+        assert native == features._turn(t, view, False)
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -184,6 +282,7 @@ def test_kernel_equals_reference_on_every_corpus_prompt() -> None:
                 for s in _strings(orjson.loads(line)):
                     assert_same(s)
                     assert_same_marks(analyse(s).norm_bytes)
+                    assert_same_turn(s, SYSTEMS[seen % len(SYSTEMS)], seen % 7 == 0)
                     seen += 1
     assert seen > 10_000
 
@@ -201,6 +300,7 @@ def test_kernel_equals_reference_on_every_string_in_the_gateway_samples() -> Non
             for s in _strings(record):
                 if native_fields(s) is not None:
                     assert_same(s)
+                    assert_same_turn(s, SYSTEMS[seen % len(SYSTEMS)])
                     seen += 1
     assert seen > 500
 

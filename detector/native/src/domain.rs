@@ -1,11 +1,13 @@
 //! The marks `detector.domains.domain_of` decides on: counts of code, maths and digit bytes, and
 //! whether a programming-language name (in the first bytes), a code keyword or an option label
-//! occurs.
+//! occurs; and the decision itself (`DomainMarks::domain`), in the reference's order of tests.
 //!
 //! The word lists are `detector.domains`'s own, handed over at start-up; the Python reference
 //! searches them with `re` patterns `\b(?:w1|w2|...)\b` (bytes: `\w` is ASCII), which this matches
 //! by hand: some word, with a word boundary before it and after it. For the language names the
 //! text ends at the scan limit, as `pattern.search(b, 0, limit)` makes it.
+
+use std::collections::HashMap;
 
 use pyo3::prelude::*;
 
@@ -19,26 +21,48 @@ fn boundary(b: &[u8], p: usize) -> bool {
     before != after
 }
 
-/// Words grouped by their first byte, so each position is compared with a few words at most.
+/// The first (up to) eight bytes of `b` from `p`, little-endian, zero-padded.
+#[inline]
+fn head(b: &[u8], p: usize) -> u64 {
+    let mut x = [0u8; 8];
+    let n = (b.len() - p).min(8);
+    x[..n].copy_from_slice(&b[p..p + n]);
+    u64::from_le_bytes(x)
+}
+
+/// One word: its first eight bytes as `head` reads them, the mask of those it has, and all of it.
+struct Word {
+    head: u64,
+    mask: u64,
+    bytes: Vec<u8>,
+}
+
+impl Word {
+    /// Whether the word occurs at `p` of `b`, whose first eight bytes from `p` are `at`.
+    #[inline]
+    fn at(&self, b: &[u8], p: usize, at: u64) -> bool {
+        at & self.mask == self.head && (self.bytes.len() <= 8 || b[p..].starts_with(&self.bytes))
+    }
+}
+
+/// Words grouped by their first byte, so each position is compared with a few words at most
+/// (one masked compare of eight bytes each).
 struct WordSet {
-    by_first: Vec<Vec<Vec<u8>>>,
+    by_first: Vec<Vec<Word>>,
 }
 
 impl WordSet {
     fn new(words: Vec<Vec<u8>>) -> Self {
-        let mut by_first = vec![Vec::new(); 256];
+        let mut by_first: Vec<Vec<Word>> = (0..256).map(|_| Vec::new()).collect();
         for w in words.into_iter().filter(|w| !w.is_empty()) {
-            by_first[w[0] as usize].push(w);
+            let n = w.len().min(8);
+            by_first[w[0] as usize].push(Word {
+                head: head(&w, 0),
+                mask: if n == 8 { u64::MAX } else { (1 << (8 * n)) - 1 },
+                bytes: w,
+            });
         }
         WordSet { by_first }
-    }
-
-    /// The words that occur at `p` of `b`.
-    #[inline]
-    fn at<'a>(&'a self, b: &'a [u8], p: usize) -> impl Iterator<Item = &'a Vec<u8>> + 'a {
-        self.by_first[b[p] as usize]
-            .iter()
-            .filter(move |w| b[p..].starts_with(w))
     }
 
     /// Whether any word occurs in `b` (SIMD substring search per word).
@@ -46,13 +70,20 @@ impl WordSet {
         self.by_first
             .iter()
             .flatten()
-            .any(|w| memchr::memmem::find(b, w).is_some())
+            .any(|w| memchr::memmem::find(b, &w.bytes).is_some())
     }
 
     /// Whether a word at `p` (a word boundary of `b`) ends at a word boundary: `\b(?:words)\b`.
     #[inline]
     fn whole_word_at(&self, b: &[u8], p: usize) -> bool {
-        self.at(b, p).any(|w| boundary(b, p + w.len()))
+        let words = &self.by_first[b[p] as usize];
+        if words.is_empty() {
+            return false;
+        }
+        let at = head(b, p);
+        words
+            .iter()
+            .any(|w| p + w.bytes.len() <= b.len() && w.at(b, p, at) && boundary(b, p + w.bytes.len()))
     }
 }
 
@@ -60,9 +91,21 @@ impl WordSet {
 const FIELD: u32 = 21;
 const MASK: u64 = (1 << FIELD) - 1;
 
+/// What `domain_of` reads besides the marks: the token codes of a code span and of a number,
+/// the document and chat lengths, and the `Domain` values.
+struct Decision {
+    code_token: char,
+    number_token: char,
+    document_chars: usize,
+    chat_chars: usize,
+    /// NONE, CODE, CHOICE, MATH, TOOL, DOCUMENT, CHAT, PROSE
+    values: [u8; 8],
+}
+
 /// `detector.domains.Marks` of normalised text.
 #[pyclass(frozen, module = "detector_native")]
 pub struct DomainMarks {
+    decision: Decision,
     languages: WordSet,
     language_scan: usize,
     code_words: WordSet,
@@ -74,7 +117,8 @@ pub struct DomainMarks {
 #[pymethods]
 impl DomainMarks {
     /// Word lists (language names, scanned in the first `language_scan` bytes; code keywords;
-    /// option-label substrings) and the byte sets counted as code, maths and digits.
+    /// option-label substrings), the byte sets counted as code, maths and digits, and the
+    /// decision's `(code token, number token, document chars, chat chars, Domain name -> value)`.
     #[new]
     fn new(
         languages: Vec<Vec<u8>>,
@@ -82,7 +126,18 @@ impl DomainMarks {
         code_words: Vec<Vec<u8>>,
         options: Vec<Vec<u8>>,
         byte_sets: (Vec<u8>, Vec<u8>, Vec<u8>),
+        decision: (char, char, usize, usize, HashMap<String, u8>),
     ) -> PyResult<Self> {
+        let mut values = [0u8; 8];
+        for (slot, name) in values
+            .iter_mut()
+            .zip(["NONE", "CODE", "CHOICE", "MATH", "TOOL", "DOCUMENT", "CHAT", "PROSE"])
+        {
+            *slot = *decision
+                .4
+                .get(name)
+                .ok_or_else(|| pyo3::exceptions::PyValueError::new_err(format!("no Domain {name}")))?;
+        }
         // marks() looks for whole words at word starts only
         if let Some(w) = languages
             .iter()
@@ -101,6 +156,13 @@ impl DomainMarks {
             }
         }
         Ok(DomainMarks {
+            decision: Decision {
+                code_token: decision.0,
+                number_token: decision.1,
+                document_chars: decision.2,
+                chat_chars: decision.3,
+                values,
+            },
             languages: WordSet::new(languages),
             language_scan,
             code_words: WordSet::new(code_words),
@@ -111,20 +173,70 @@ impl DomainMarks {
 
     /// `(code, math, digits, language, code_word, option)` of UTF-8 normalised text (at most
     /// 2**21 - 1 bytes: the analysed text is capped far below that).
-    fn marks(&self, b: &[u8]) -> (usize, usize, usize, bool, bool, bool) {
+    pub fn marks(&self, b: &[u8]) -> (usize, usize, usize, bool, bool, bool) {
         let packed: u64 = b.iter().map(|&x| self.counts[x as usize]).sum();
         let field = |i: u32| ((packed >> (FIELD * i)) & MASK) as usize;
         let scan = &b[..b.len().min(self.language_scan)];
         let (mut language, mut code_word) = (false, false);
-        // every word of both lists starts with a word byte, so `\b` before it is a word start
-        for p in (0..b.len()).filter(|&p| is_re_word(b[p]) && (p == 0 || !is_re_word(b[p - 1]))) {
-            code_word = code_word || self.code_words.whole_word_at(b, p);
-            language = language || (p < scan.len() && self.languages.whole_word_at(scan, p));
-            if code_word && (language || p >= scan.len()) {
-                break;
+        // every word of both lists starts with a word byte, so `\b` before it is a word start;
+        // the starts of each 64-byte chunk come from one bit mask, without a branch per byte
+        let mut prev_word = 0u64;
+        'chunks: for (i, chunk) in b.chunks(64).enumerate() {
+            let words = chunk
+                .iter()
+                .enumerate()
+                .fold(0u64, |m, (j, &x)| m | (is_re_word(x) as u64) << j);
+            let mut starts = words & !(words << 1 | prev_word);
+            prev_word = words >> (chunk.len() - 1) & 1;
+            while starts != 0 {
+                let p = 64 * i + starts.trailing_zeros() as usize;
+                starts &= starts - 1;
+                code_word = code_word || self.code_words.whole_word_at(b, p);
+                language = language || (p < scan.len() && self.languages.whole_word_at(scan, p));
+                if code_word && (language || p >= scan.len()) {
+                    break 'chunks;
+                }
             }
         }
         let option = self.options.any_in(b);
         (field(0), field(1), field(2), language, code_word, option)
+    }
+}
+
+impl DomainMarks {
+    /// `detector.domains.domain_of` of a user turn: its normalised text `b`, token codes, whether
+    /// it uses tools, and its full length in characters.
+    pub fn domain(&self, b: &[u8], tokens: &[char], tools: bool, chars: usize) -> u8 {
+        let d = &self.decision;
+        let [none, code, choice, math, tool, document, chat, prose] = d.values;
+        if tools {
+            return tool;
+        }
+        if b.is_empty() {
+            return none;
+        }
+        let size = b.len();
+        let (code_bytes, math_bytes, digits, language, code_word, option) = self.marks(b);
+        if tokens.contains(&d.code_token)
+            || (code_bytes >= 6 && code_bytes * 25 >= size)
+            || language
+            || (code_bytes >= 2 && code_word)
+        {
+            return code;
+        }
+        if option {
+            return choice;
+        }
+        let numbers = tokens.iter().filter(|&&c| c == d.number_token).count();
+        if numbers >= 2 && (numbers >= 4 || math_bytes >= 1 || digits * 40 >= size) {
+            return math;
+        }
+        if chars >= d.document_chars {
+            document
+        } else if chars <= d.chat_chars {
+            chat
+        } else {
+            prose
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! Compiled kernels of the per-record path. `TextKernel`: `detector.text.analyse` -- normalised
 //! text, token codes and skeleton codes of one casefolded field, in one call. `DomainMarks`
-//! (`domain.rs`): what `detector.domains.domain_of` counts and searches. `RecordKernel`
-//! (`record.rs`): `detector.parse.check_record` for plainly valid records.
+//! (`domain.rs`): what `detector.domains.domain_of` counts and searches, and its decision.
+//! `TextSignals` (`signals.rs`): `detector.signals.text_signals`. `FeatureKernel` (`features.rs`):
+//! everything `detector.features.extract` derives from the user turn, in one call per event.
+//! `RecordKernel` (`record.rs`): `detector.parse.check_record` for plainly valid records.
 //!
 //! `TextKernel` is a byte-for-byte port of the Python reference in `detector/text.py`
 //! (`_normalise_bytes`, `_tokens`, `_slots`). The token table and the placeholder codes are
@@ -17,7 +19,11 @@
 
 mod bytes_pass;
 mod domain;
+mod features;
 mod record;
+mod script;
+mod signals;
+mod skeleton;
 mod slots;
 mod tokens;
 
@@ -26,7 +32,8 @@ use std::collections::HashMap;
 use bytes_pass::normalise;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
-use rustc_hash::FxHashMap;
+use script::ScriptTable;
+use skeleton::{BitCounts, Readable};
 use slots::Codes;
 use tokens::{Markers, Tokenizer};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
@@ -41,34 +48,77 @@ type Fields<'py> = (
 
 /// The text kernel: tokenizer and placeholder codes of `detector.text`.
 #[pyclass(frozen, module = "detector_native")]
-struct TextKernel {
+pub struct TextKernel {
     tokenizer: Tokenizer,
     codes: Codes,
-    /// skeleton code -> its readable token, for `skeleton_fp`
-    readable: FxHashMap<char, Box<str>>,
+    /// readable tokens of the skeleton codes, for `skeleton_fp` and the SimHash bigrams
+    readable: Readable,
+    /// `detector.text.dominant_script`'s table
+    script: ScriptTable,
     /// (analysis cap, head kept, tail kept) in characters, and the fingerprint seed
     cap: (usize, usize, usize),
     seed: u64,
 }
 
+/// One analysed field: normalised UTF-8, token codes, skeleton codes.
+pub struct Analysed {
+    pub norm: Vec<u8>,
+    pub tokens: Vec<char>,
+    pub codes: Vec<char>,
+}
+
+impl TextKernel {
+    /// `detector.text.analyse_folded` of valid UTF-8.
+    pub fn analysed(&self, text: &str) -> Analysed {
+        let tokens = self.tokenizer.tokens(text);
+        Analysed {
+            norm: normalise(text),
+            codes: self.codes.slots(&tokens),
+            tokens,
+        }
+    }
+
+    /// `detector.text.dominant_script` of normalised text.
+    pub fn script(&self, norm: &str) -> u8 {
+        self.script.dominant(norm)
+    }
+
+    /// The seeded xxh3 of `bytes`.
+    pub fn hash(&self, bytes: &[u8]) -> u64 {
+        xxh3_64_with_seed(bytes, self.seed)
+    }
+
+    /// `detector.text.fingerprint` of the readable skeleton of `codes` (see `Readable::fingerprint`).
+    pub fn codes_fp(&self, codes: impl Iterator<Item = char>) -> Option<u64> {
+        self.readable.fingerprint(codes, self.cap, self.seed)
+    }
+
+    /// Adds the SimHash bigrams of `codes` to `counts` (see `Readable::add_bigrams`).
+    pub fn add_bigrams(&self, codes: &[char], counts: &mut BitCounts) -> Option<()> {
+        self.readable.add_bigrams(codes, counts)
+    }
+}
+
 #[pymethods]
 impl TextKernel {
     /// Build the kernel from `detector.text`'s token table (token -> code string), placeholder
-    /// codes `(W, N, NL, MORE)`, keep-word code range `(lo, hi)` and markers
-    /// `(code, url, quote, newline)`.
+    /// codes `(W, N, NL, MORE, START)`, keep-word code range `(lo, hi)`, markers
+    /// `(code, url, quote, newline)`, readable tokens, cap, seed and the script table
+    /// `(lead byte -> class letter, sample chars, wide weight, Script name -> value)`.
     #[new]
     #[allow(clippy::too_many_arguments)] // one argument per table handed over by detector.text
     fn new(
         table: HashMap<String, String>,
-        placeholders: (char, char, char, char),
+        placeholders: (char, char, char, char, char),
         keep_range: (char, char),
         markers: (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>),
         readable: HashMap<char, String>,
         cap: (usize, usize, usize),
         seed: u64,
-    ) -> Self {
-        let (word, number, newline, more) = placeholders;
-        TextKernel {
+        script: (Vec<u8>, usize, u32, HashMap<String, u8>),
+    ) -> PyResult<Self> {
+        let (word, number, newline, more, start) = placeholders;
+        Ok(TextKernel {
             tokenizer: Tokenizer {
                 table: table
                     .into_iter()
@@ -90,10 +140,12 @@ impl TextKernel {
                 keep_lo: keep_range.0,
                 keep_hi: keep_range.1,
             },
-            readable: readable.into_iter().map(|(k, v)| (k, v.into_boxed_str())).collect(),
+            readable: Readable::new(readable, start, seed)
+                .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("no readable start code"))?,
+            script: ScriptTable::new(script.0, script.1, script.2, &script.3)?,
             cap,
             seed,
-        }
+        })
     }
 
     /// `fingerprint(" ".join(readable[c] for c in codes))`: the seeded xxh3 of the readable
@@ -101,21 +153,7 @@ impl TextKernel {
     /// readable tokens are casefolded already: detector.text checks that before using this).
     /// `None` when a code has no readable token.
     fn skeleton_fp(&self, codes: &str) -> Option<u64> {
-        let mut text = String::with_capacity(codes.len() * 4);
-        for (i, c) in codes.chars().enumerate() {
-            if i > 0 {
-                text.push(' ');
-            }
-            text.push_str(self.readable.get(&c)?);
-        }
-        let (max, head, tail) = self.cap;
-        let n = text.chars().count();
-        if n > max {
-            let head_end = text.char_indices().nth(head).map_or(text.len(), |(i, _)| i);
-            let tail_start = text.char_indices().nth(n - tail).map_or(text.len(), |(i, _)| i);
-            text = format!("{}\n{}", &text[..head_end], &text[tail_start..]);
-        }
-        Some(xxh3_64_with_seed(&normalise(&text), self.seed))
+        self.codes_fp(codes.chars())
     }
 
     /// `detector.text.fingerprint` of an already capped and casefolded text: the seeded xxh3 of
@@ -127,16 +165,12 @@ impl TextKernel {
     /// `(norm, norm_bytes, tokens, codes)` of an already capped and casefolded field, or `None`
     /// when it is not valid UTF-8 (a lone surrogate).
     fn analyse<'py>(&self, py: Python<'py>, folded: &Bound<'py, PyString>) -> Option<Fields<'py>> {
-        let text = folded.to_str().ok()?;
-        let norm = normalise(text);
-        let tokens = self.tokenizer.tokens(text);
-        let codes: String = self.codes.slots(&tokens).into_iter().collect();
-        let tokens: String = tokens.into_iter().collect();
-        // normalise only drops and re-joins whole characters of valid UTF-8
-        let norm_str = std::str::from_utf8(&norm).expect("normalised text is UTF-8");
+        let a = self.analysed(folded.to_str().ok()?);
+        let codes: String = a.codes.into_iter().collect();
+        let tokens: String = a.tokens.into_iter().collect();
         Some((
-            PyString::new(py, norm_str),
-            PyBytes::new(py, &norm),
+            PyString::new(py, features::utf8(&a.norm)),
+            PyBytes::new(py, &a.norm),
             PyString::new(py, &tokens),
             PyString::new(py, &codes),
         ))
@@ -147,6 +181,9 @@ impl TextKernel {
 fn detector_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TextKernel>()?;
     m.add_class::<domain::DomainMarks>()?;
+    m.add_class::<signals::TextSignals>()?;
+    m.add_class::<features::FeatureKernel>()?;
+    m.add_class::<features::SystemPart>()?;
     m.add_class::<record::RecordKernel>()?;
     Ok(())
 }

@@ -1,0 +1,123 @@
+//! Everything `detector.features.extract` derives from the text of one request, in one call:
+//! the analysis of the user turn (`TextKernel`), its script, its text-signal bits
+//! (`TextSignals`), its domain (`DomainMarks`), the prompt and skeleton fingerprints and the
+//! SimHash of system prompt and user turn together.
+//!
+//! The system prompt repeats from event to event, so its part (normalised bytes, SimHash bigram
+//! counts) is computed once into a `SystemPart`, which `detector.features` memoises with the rest
+//! of its system view.
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+
+use crate::domain::DomainMarks;
+use crate::signals::TextSignals;
+use crate::skeleton::BitCounts;
+use crate::TextKernel;
+
+/// Valid UTF-8 as `str`: what the kernels' normalisation writes (it only drops and re-joins whole
+/// characters of valid UTF-8).
+pub fn utf8(b: &[u8]) -> &str {
+    std::str::from_utf8(b).expect("normalised text is UTF-8")
+}
+
+/// The memoised part of a system prompt: its normalised UTF-8 and its SimHash bigram counts.
+#[pyclass(frozen, module = "detector_native")]
+pub struct SystemPart {
+    norm: Vec<u8>,
+    counts: BitCounts,
+}
+
+/// `(norm, prompt_fp, skeleton_fp, skeleton_sig, norm_fp, flags, script, domain)` of a user turn.
+type Turn<'py> = (Bound<'py, PyString>, u64, u64, u64, u64, u32, u8, u8);
+
+/// The text, signal and domain kernels of `detector.text`, `detector.signals` and
+/// `detector.domains`, used together.
+#[pyclass(frozen, module = "detector_native")]
+pub struct FeatureKernel {
+    text: Py<TextKernel>,
+    signals: Py<TextSignals>,
+    domains: Py<DomainMarks>,
+}
+
+#[pymethods]
+impl FeatureKernel {
+    /// From the kernels `detector.text`, `detector.signals` and `detector.domains` built.
+    #[new]
+    fn new(text: Py<TextKernel>, signals: Py<TextSignals>, domains: Py<DomainMarks>) -> Self {
+        FeatureKernel { text, signals, domains }
+    }
+
+    /// The part of a system prompt analysed as `norm` (its normalised UTF-8) and `codes` (its
+    /// skeleton codes); `None` when a code has no readable token.
+    fn system(&self, norm: &[u8], codes: &str) -> Option<SystemPart> {
+        let codes: Vec<char> = codes.chars().collect();
+        let mut counts = BitCounts::default();
+        self.text.get().add_bigrams(&codes, &mut counts)?;
+        Some(SystemPart {
+            norm: norm.to_vec(),
+            counts,
+        })
+    }
+
+    /// The user turn's features (`Turn`) from its capped text `capped`, the system part, whether
+    /// the request uses tools and the turn's full length in characters. ASCII text is casefolded
+    /// here (ASCII lowercase is what `str.casefold` does to it); other text by `str.casefold`
+    /// itself. `None` when the text is not valid UTF-8 (a lone surrogate): the caller then runs
+    /// the Python reference. Fails only if `casefold` or a phrase pattern's `search` raises.
+    fn turn<'py>(
+        &self,
+        py: Python<'py>,
+        capped: &Bound<'py, PyString>,
+        system: &Bound<'py, SystemPart>,
+        tools: bool,
+        chars: usize,
+    ) -> PyResult<Option<Turn<'py>>> {
+        let Ok(text) = capped.to_str() else {
+            return Ok(None);
+        };
+        let folded_obj;
+        let lowered;
+        let text = if text.is_ascii() {
+            lowered = text.to_ascii_lowercase();
+            &lowered
+        } else {
+            folded_obj = capped.call_method0(intern!(py, "casefold"))?.cast_into::<PyString>()?;
+            folded_obj.to_str()?
+        };
+        let (kernel, system) = (self.text.get(), system.get());
+        let a = kernel.analysed(text);
+        let norm = utf8(&a.norm);
+        let norm_obj = PyString::new(py, norm);
+        let script = kernel.script(norm);
+        let flags = self.signals.get().flags(&norm_obj, norm, &a.tokens, script)?;
+        let domain = self.domains.get().domain(&a.norm, &a.tokens, tools, chars);
+        let joined = match (system.norm.is_empty(), a.norm.is_empty()) {
+            (false, false) => kernel.hash(&[&system.norm[..], b" ", &a.norm].concat()),
+            (false, true) => kernel.hash(&system.norm),
+            _ => kernel.hash(&a.norm),
+        };
+        let Some(skeleton_fp) = kernel.codes_fp(a.codes.iter().copied()) else {
+            return Ok(None);
+        };
+        let mut counts = system.counts.clone();
+        let Some(signature) = kernel
+            .add_bigrams(&a.codes, &mut counts)
+            .and_then(|()| counts.signature())
+        else {
+            return Ok(None);
+        };
+        let norm_fp = if a.norm.is_empty() { 0 } else { kernel.hash(&a.norm) };
+        Ok(Some((
+            norm_obj,
+            joined,
+            skeleton_fp,
+            signature,
+            norm_fp,
+            flags,
+            script,
+            domain,
+        )))
+    }
+}

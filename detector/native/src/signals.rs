@@ -1,0 +1,148 @@
+//! `detector.signals.text_signals`: the phrase bits of a user turn and NON_ENGLISH.
+//!
+//! The rules (their bit, anchor gate groups and phrase pattern), the function words and the
+//! thresholds are `detector.signals`'s own, handed over at start-up. The gates and the
+//! function-word count run here; a rule whose gate opens is searched with its own compiled `re`
+//! pattern (the `search` method handed over), so the phrase semantics are Python's by
+//! construction. The reference visits anchors in set order and skips a rule whose bit is
+//! already set; its result is the union of the bits of the gated rules that match, which is what
+//! this computes in rule order.
+
+use std::collections::HashSet;
+
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+use rustc_hash::FxHashMap;
+
+/// One phrase rule: its bit, one anchor mask per gate group, its pattern's `search`.
+struct Rule {
+    bit: u32,
+    gates: Vec<u128>,
+    search: Py<PyAny>,
+}
+
+/// The gated phrase rules, the non-Latin "step by step" pattern and the function-word test.
+#[pyclass(frozen, module = "detector_native")]
+pub struct TextSignals {
+    rules: Vec<Rule>,
+    /// anchor code -> its bit in the anchor mask
+    anchors: FxHashMap<char, u32>,
+    intl_search: Py<PyAny>,
+    foreign: HashSet<String>,
+    english: HashSet<String>,
+    /// (fewest tokens, content share) below which a text is not tested for another language
+    foreign_min: (usize, f64),
+    content_code: char,
+    /// (COT, NON_ENGLISH)
+    bits: (u32, u32),
+    /// (LATIN, NONE) script values
+    latin: (u8, u8),
+}
+
+impl TextSignals {
+    /// `detector.signals._latin_non_english`.
+    fn latin_non_english(&self, norm: &str, tokens: &[char]) -> bool {
+        let n = tokens.len();
+        let content = tokens.iter().filter(|&&c| c == self.content_code).count();
+        if n < self.foreign_min.0 || (content as f64) < self.foreign_min.1 * n as f64 {
+            return false;
+        }
+        // `_FUNCTION_WORD_RE.findall(f" {norm} ")`: one hit per space-separated word of either list
+        let (mut foreign, mut hits) = (0usize, 0usize);
+        for word in norm.split(' ') {
+            if self.foreign.contains(word) {
+                foreign += 1;
+                hits += 1;
+            } else if self.english.contains(word) {
+                hits += 1;
+            }
+        }
+        foreign >= 2 && 2 * foreign > hits
+    }
+
+    /// The `detector.signals.text_signals` bits of normalised text `norm` (`norm_obj` is the same
+    /// text as a Python string), its token codes and its script. Fails only if a pattern's
+    /// `search` raises.
+    pub fn flags(&self, norm_obj: &Bound<'_, PyString>, norm: &str, tokens: &[char], script: u8) -> PyResult<u32> {
+        let (cot, non_english) = self.bits;
+        let found =
+            |search: &Py<PyAny>| -> PyResult<bool> { Ok(!search.bind(norm_obj.py()).call1((norm_obj,))?.is_none()) };
+        let mut flags = 0;
+        if script != self.latin.0 && script != self.latin.1 {
+            flags |= non_english;
+            if found(&self.intl_search)? {
+                flags |= cot;
+            }
+        } else if self.latin_non_english(norm, tokens) {
+            flags |= non_english;
+        }
+        let present = tokens
+            .iter()
+            .filter_map(|c| self.anchors.get(c))
+            .fold(0u128, |mask, &bit| mask | 1 << bit);
+        if present == 0 {
+            return Ok(flags);
+        }
+        for rule in &self.rules {
+            if flags & rule.bit == 0 && rule.gates.iter().all(|&g| g & present != 0) && found(&rule.search)? {
+                flags |= rule.bit;
+            }
+        }
+        Ok(flags)
+    }
+}
+
+#[pymethods]
+impl TextSignals {
+    /// `rules`: (bit, gate groups of anchor codes, the phrase pattern's `search`), in family
+    /// order; `intl_search`: the non-Latin "step by step" pattern's `search`; `words`: (foreign,
+    /// English) function words; `foreign_min`: (fewest tokens, content share); `content_code`:
+    /// the token code of a content word; `bits`: (COT, NON_ENGLISH); `latin`: (LATIN, NONE).
+    #[new]
+    #[allow(clippy::too_many_arguments)] // one argument per table handed over by detector.signals
+    fn new(
+        rules: Vec<(u32, Vec<Vec<String>>, Py<PyAny>)>,
+        intl_search: Py<PyAny>,
+        words: (Vec<String>, Vec<String>),
+        foreign_min: (usize, f64),
+        content_code: char,
+        bits: (u32, u32),
+        latin: (u8, u8),
+    ) -> PyResult<Self> {
+        let mut anchors: FxHashMap<char, u32> = FxHashMap::default();
+        let mut compiled = Vec::with_capacity(rules.len());
+        for (bit, groups, search) in rules {
+            let mut gates = Vec::with_capacity(groups.len());
+            for group in groups {
+                let mut mask = 0u128;
+                for code in group {
+                    let mut chars = code.chars();
+                    let (Some(c), None) = (chars.next(), chars.next()) else {
+                        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                            "anchor code {code:?} is not one character"
+                        )));
+                    };
+                    let next = anchors.len() as u32;
+                    let i = *anchors.entry(c).or_insert(next);
+                    if i >= 128 {
+                        return Err(pyo3::exceptions::PyValueError::new_err("more than 128 anchor codes"));
+                    }
+                    mask |= 1 << i;
+                }
+                gates.push(mask);
+            }
+            compiled.push(Rule { bit, gates, search });
+        }
+        Ok(TextSignals {
+            rules: compiled,
+            anchors,
+            intl_search,
+            foreign: words.0.into_iter().collect(),
+            english: words.1.into_iter().collect(),
+            foreign_min,
+            content_code,
+            bits,
+            latin,
+        })
+    }
+}

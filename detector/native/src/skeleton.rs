@@ -1,0 +1,150 @@
+//! What `detector.text` derives from skeleton codes: the readable skeleton's fingerprint
+//! (`skeleton_fp`) and the SimHash bigram counts (`_counters`, `_signature_raw`).
+//!
+//! The readable token of every code is handed over by `detector.text`; the seeded xxh3 of every
+//! bigram of readable tokens ("tok1 tok2") is computed once at start-up (a few hundred codes: a
+//! table of about 1.5 MB), so a skeleton's SimHash costs one table read and sixteen adds per
+//! bigram.
+
+use std::collections::HashMap;
+
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use crate::bytes_pass::normalise;
+
+/// Bits of one packed counter: four counters per `u64`, as the reference packs sixteen bits per counter.
+const LANE: u32 = 16;
+
+/// `SPREAD[v]`: the four low bits of `v`, one per 16-bit lane.
+const SPREAD: [u64; 16] = {
+    let mut t = [0u64; 16];
+    let mut v = 0;
+    while v < 16 {
+        let mut j = 0;
+        while j < 4 {
+            t[v] |= ((v as u64 >> j) & 1) << (LANE * j);
+            j += 1;
+        }
+        v += 1;
+    }
+    t
+};
+
+/// Per-bit counts of SimHash bigram hashes (counter of bit `4k + j` in lane `j` of `lanes[k]`), and
+/// how many bigrams were counted.
+#[derive(Clone, Default)]
+pub struct BitCounts {
+    lanes: [u64; 16],
+    n: u64,
+}
+
+impl BitCounts {
+    fn add(&mut self, h: u64) {
+        for (k, lane) in self.lanes.iter_mut().enumerate() {
+            *lane = lane.wrapping_add(SPREAD[(h >> (4 * k) & 0xf) as usize]);
+        }
+        self.n += 1;
+    }
+
+    /// `detector.text._signature_raw`: bit i is set when more than half the bigram hashes have
+    /// it, 0 without bigrams. Exact below 65,536 bigrams, as the reference's 16-bit counters are
+    /// (the analysis cap keeps two fields far below); past that `None`.
+    pub fn signature(&self) -> Option<u64> {
+        if self.n >= 1 << LANE {
+            return None;
+        }
+        let half = self.n / 2;
+        let count = |i: usize| self.lanes[i / 4] >> (LANE * (i % 4) as u32) & 0xffff;
+        Some((0..64).filter(|&i| count(i) > half).fold(0, |sig, i| sig | 1 << i))
+    }
+}
+
+/// Readable tokens of the skeleton codes, indexed densely, and the hash of every bigram of them.
+pub struct Readable {
+    /// code point -> dense index (`u16::MAX`: no readable token)
+    index: Vec<u16>,
+    tokens: Vec<Box<str>>,
+    /// hash of "tokens[a] tokens[b]" at `a * tokens.len() + b`
+    bigrams: Vec<u64>,
+    /// the SimHash start-of-field code's index
+    start: u16,
+}
+
+impl Readable {
+    /// From `detector.text._READABLE_OF` (code -> readable token), its start-of-field code and the
+    /// fingerprint seed; `None` when the start code has no token or there are 65,535 codes or more.
+    pub fn new(readable: HashMap<char, String>, start: char, seed: u64) -> Option<Self> {
+        let mut codes: Vec<(char, String)> = readable.into_iter().collect();
+        codes.sort();
+        if codes.len() >= u16::MAX as usize {
+            return None;
+        }
+        let top = codes.iter().map(|&(c, _)| c as usize).max().unwrap_or(0);
+        let mut index = vec![u16::MAX; top + 1];
+        for (i, (c, _)) in codes.iter().enumerate() {
+            index[*c as usize] = i as u16;
+        }
+        let tokens: Vec<Box<str>> = codes.into_iter().map(|(_, t)| t.into_boxed_str()).collect();
+        let mut pair = Vec::with_capacity(64);
+        let bigrams = tokens
+            .iter()
+            .flat_map(|a| tokens.iter().map(move |b| (a, b)))
+            .map(|(a, b)| {
+                pair.clear();
+                pair.extend_from_slice(a.as_bytes());
+                pair.push(b' ');
+                pair.extend_from_slice(b.as_bytes());
+                xxh3_64_with_seed(&pair, seed)
+            })
+            .collect();
+        let start = *index.get(start as usize).filter(|&&i| i != u16::MAX)?;
+        Some(Readable {
+            index,
+            tokens,
+            bigrams,
+            start,
+        })
+    }
+
+    #[inline]
+    fn index_of(&self, c: char) -> Option<usize> {
+        self.index
+            .get(c as usize)
+            .filter(|&&i| i != u16::MAX)
+            .map(|&i| i as usize)
+    }
+
+    /// `detector.text.fingerprint(" ".join(readable[c] for c in codes))`, with the analysis
+    /// `cap` (chars: total, head, tail) and `seed` (the readable tokens are casefolded already:
+    /// detector.text checks that before using this). `None` when a code has no readable token.
+    pub fn fingerprint(&self, codes: impl Iterator<Item = char>, cap: (usize, usize, usize), seed: u64) -> Option<u64> {
+        let mut text = String::new();
+        for (i, c) in codes.enumerate() {
+            if i > 0 {
+                text.push(' ');
+            }
+            text.push_str(&self.tokens[self.index_of(c)?]);
+        }
+        let (max, head, tail) = cap;
+        let n = text.chars().count();
+        if n > max {
+            let head_end = text.char_indices().nth(head).map_or(text.len(), |(i, _)| i);
+            let tail_start = text.char_indices().nth(n - tail).map_or(text.len(), |(i, _)| i);
+            text = format!("{}\n{}", &text[..head_end], &text[tail_start..]);
+        }
+        Some(xxh3_64_with_seed(&normalise(&text), seed))
+    }
+
+    /// Adds the bigrams of `<s>` + `codes` (`detector.text._counters`) to `counts`; `None` when a
+    /// code has no readable token.
+    pub fn add_bigrams(&self, codes: &[char], counts: &mut BitCounts) -> Option<()> {
+        let n = self.tokens.len();
+        let mut prev = self.start as usize;
+        for &c in codes {
+            let next = self.index_of(c)?;
+            counts.add(self.bigrams[prev * n + next]);
+            prev = next;
+        }
+        Some(())
+    }
+}
