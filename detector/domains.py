@@ -40,7 +40,7 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 from detector import compiled
-from detector.text import Analysis
+from detector.text import CODE_TOKEN, NUMBER_TOKEN, Analysis
 
 
 class Domain(IntEnum):
@@ -138,11 +138,9 @@ class ReferenceMarks:
         return Marks(self.code, self.math, self.digits, self.language, self.code_word, self.option)
 
 
-_CODE_TOKEN, _NUMBER_TOKEN = "\ue003", "\ue001"  # token codes of a code span and a number (detector.text)
-
 KERNEL: Any = compiled.kernel("DomainMarks", _LANGUAGES, _LANGUAGE_SCAN, _CODE_WORDS, _OPTIONS,
                               (_CODE_CHARS, _MATH_CHARS, _DIGITS),
-                              (_CODE_TOKEN, _NUMBER_TOKEN, _DOCUMENT_CHARS, _CHAT_CHARS, {d.name: int(d) for d in Domain}))
+                              (CODE_TOKEN, NUMBER_TOKEN, _DOCUMENT_CHARS, _CHAT_CHARS, {d.name: int(d) for d in Domain}))
 """The compiled marks (:func:`marks`) and, for :mod:`detector.features`, :func:`domain_of`'s decision
 (:mod:`detector.compiled`); None when it is not built."""
 
@@ -168,12 +166,12 @@ def domain_of(a: Analysis, *, tools: bool, chars: int) -> int:
         return Domain.NONE
     size = len(b)
     m = marks(b)
-    if (_CODE_TOKEN in a.tokens or m.code >= 6 and m.code * 25 >= size or m.language
+    if (CODE_TOKEN in a.tokens or m.code >= 6 and m.code * 25 >= size or m.language
             or m.code >= 2 and m.code_word):
         return Domain.CODE
     if m.option:
         return Domain.CHOICE
-    numbers = a.tokens.count(_NUMBER_TOKEN)
+    numbers = a.tokens.count(NUMBER_TOKEN)
     if numbers >= 2 and (numbers >= 4 or m.math >= 1 or m.digits * 40 >= size):
         return Domain.MATH
     if chars >= _DOCUMENT_CHARS:

@@ -62,7 +62,7 @@ class _SystemView(NamedTuple):
 
 
 _KERNEL: Any = (compiled.kernel("FeatureKernel", text.KERNEL, signals.KERNEL, domains.KERNEL)
-                if text._READABLE_FOLDED else None)
+                if text.READABLE_FOLDED else None)
 """The compiled user-turn features (:mod:`detector.compiled`), None when it is not built."""
 
 

@@ -29,7 +29,8 @@ from typing import Any, NamedTuple
 from detector import compiled
 from detector.domains import domain_of
 from detector.record import Event, Message
-from detector.text import Script, analyse, cap, content_token_code, content_tokens, dominant_script, keep_word_codes
+from detector.text import (CONTENT_TOKEN, Script, analyse, cap, content_tokens, dominant_script,
+                           keep_word_codes)
 
 
 class Signal(IntFlag):
@@ -439,7 +440,7 @@ def text_signals(user_text_norm: str, user_tokens: str, script: Script) -> int:
 KERNEL: Any = compiled.kernel(
     "TextSignals", [(bit, [sorted(g) for g in rule.gate], rule.phrase.search) for bit, rules in _FAMILIES for rule in rules],
     _COT_INTL_RE.search, (_FOREIGN_WORDS, _ENGLISH_WORDS), (_FOREIGN_MIN_TOKENS, _FOREIGN_CONTENT_SHARE),
-    content_token_code(), (_COT, _NON_EN), (int(Script.LATIN), int(Script.NONE)))
+    CONTENT_TOKEN, (_COT, _NON_EN), (int(Script.LATIN), int(Script.NONE)))
 """The compiled :func:`text_signals` (:mod:`detector.compiled`) for :mod:`detector.features`, None when
 it is not built. It runs the gates and the function-word test itself and calls each gated rule's
 own ``re`` pattern, so the phrase semantics are Python's."""

@@ -174,6 +174,9 @@ changes every skeleton."""
 # Placeholder codes (private-use code points: no collision with keep-word or punctuation codes).
 _W, _N, _Q, _C, _U, _NL, _MORE = "\ue000", "\ue001", "\ue002", "\ue003", "\ue004", "\ue005", "\ue006"
 _START = "\ue0ff"  # SimHash start-of-field token
+CONTENT_TOKEN, NUMBER_TOKEN, CODE_TOKEN = _W, _N, _C
+"""Codes in :attr:`Analysis.tokens` of a content word, a number and a code span, for the modules
+that read token strings (:mod:`detector.signals`, :mod:`detector.domains`)."""
 _KEEP_BASE = 0xE100  # keep word i has code chr(_KEEP_BASE + i)
 
 # Marker tokens written into the byte stream (control bytes are blanked before they are written).
@@ -401,12 +404,12 @@ def skeleton_of(a: Analysis) -> str:
     return _readable(a.codes)
 
 
-# The kernel fingerprints readable skeletons without casefolding them: true of this vocabulary.
-_READABLE_FOLDED = all(token.casefold() == token for token in _READABLE_OF.values())
+READABLE_FOLDED = all(token.casefold() == token for token in _READABLE_OF.values())
+"""The compiled kernels fingerprint readable skeletons without casefolding them: true of this vocabulary."""
 
 
 def _codes_fp_raw(codes: str) -> int:
-    if KERNEL is not None and compiled.ON and _READABLE_FOLDED and (fp := KERNEL.skeleton_fp(codes)) is not None:
+    if KERNEL is not None and compiled.ON and READABLE_FOLDED and (fp := KERNEL.skeleton_fp(codes)) is not None:
         return fp
     return fingerprint(_readable_raw(codes))
 
@@ -481,11 +484,6 @@ def content_tokens(tokens: str) -> int:
     2
     """
     return tokens.count(_W)
-
-
-def content_token_code() -> str:
-    """The code of a content word in :attr:`Analysis.tokens` (what :func:`content_tokens` counts)."""
-    return _W
 
 
 def keep_word_codes(words: Iterable[str]) -> frozenset[str]:

@@ -115,7 +115,7 @@ def test_kernel_equals_reference_on_mark_chains(t: str) -> None:
 def test_skeleton_fingerprint_equals_reference_up_to_and_past_the_cap(codes: str) -> None:
     """Readable skeletons of up to ~7,000 characters: the analysis cap (head, line break, tail)
     applies to them too."""
-    assert text_module._READABLE_FOLDED
+    assert text_module.READABLE_FOLDED
     assert text_module.KERNEL.skeleton_fp(codes) == reference_fingerprint(text_module._readable_raw(codes))
 
 
