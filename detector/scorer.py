@@ -62,6 +62,7 @@ class SubjectState:
     expires_ms: int = 0
     named: tuple[str, ...] = ()   # keys the cluster's alerts named while its decision is in force, sorted
     decision: dict[str, Any] | None = None
+    named_accounts: tuple[str, ...] = ()   # and their accounts, sorted
 
 
 @dataclass(slots=True)
@@ -248,6 +249,7 @@ class Scorer:
         if level > state.level or (grew and level >= 2 and state.level >= 2):
             if kind == "cluster" and state.level >= 2:   # keep enforcing the keys already named
                 keys = sorted(set(keys).union(state.named))
+                accounts = sorted(set(accounts).union(state.named_accounts))
             level = max(level, state.level)
             action = LEVELS[level]
             horizon = evidence[0].horizon if evidence else Horizon.HOUR
@@ -260,6 +262,7 @@ class Scorer:
             out.alerts.append(alert)
             state.level, state.alert_id = level, alert["alert_id"]
             state.named = tuple(sorted(keys)) if kind == "cluster" else ()
+            state.named_accounts = tuple(sorted(accounts)) if kind == "cluster" else ()
             state.expires_ms = epoch_ms + ttl_s * 1000
             state.decision = build_decision(alert, expires_ms=state.expires_ms, decided_ms=epoch_ms,
                                             throttle_rpm=cfg.throttle_rpm)
@@ -305,6 +308,8 @@ class Scorer:
         for subject in obj.subjects.values():
             if not isinstance(subject.named, tuple):   # a checkpoint that kept a member count instead
                 subject.named = ()
+            if not isinstance(getattr(subject, "named_accounts", None), tuple):   # one from before accounts
+                subject.named_accounts = ()
         return obj
 
 

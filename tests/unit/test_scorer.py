@@ -80,7 +80,9 @@ def test_a_throttled_cluster_is_realerted_when_unnamed_keys_join() -> None:
 
     def decide(keys: list[str], epoch: int) -> list[dict]:
         out = ScorerOutput()
-        sc._decide(out, "cluster", "xc_1", keys, [], 0.8, evidence, {"24h": {"n": 900.0}}, epoch * 10 * MIN, False)
+        accounts = sorted({f"a{k[1:]}" for k in keys})
+        sc._decide(out, "cluster", "xc_1", keys, accounts, 0.8, evidence, {"24h": {"n": 900.0}}, epoch * 10 * MIN,
+                   False)
         return out.alerts
 
     first = decide(members, 1)
@@ -89,6 +91,7 @@ def test_a_throttled_cluster_is_realerted_when_unnamed_keys_join() -> None:
     grown = decide(members[:40] + ["k48"], 4)      # one key joins while eight drift out
     assert len(grown) == 1 and grown[0]["action"] == "throttle"
     assert grown[0]["api_key_ids"] == members + ["k48"]    # the drifting keys stay named
+    assert grown[0]["account_ids"] == [f"a{i:02d}" for i in range(49)]    # and so do their accounts
     assert decide(members + ["k48"], 5) == [] and decide(members[:10], 6) == []
 
 
@@ -99,3 +102,21 @@ def test_a_checkpointed_member_count_restores_as_nothing_named() -> None:
     sc.subjects["cluster:xc_1"] = SubjectState(level=2, alert_id="xa_1", named=47)  # type: ignore[arg-type]
     restored = Scorer.from_bytes(sc.to_bytes(), Config())
     assert restored.subjects["cluster:xc_1"].named == ()
+
+
+def test_a_checkpoint_from_before_named_accounts_restores_with_none_named() -> None:
+    import pickle
+
+    from detector.scorer import SubjectState
+
+    sc = Scorer(Config())
+    sc.subjects["cluster:xc_1"] = SubjectState(level=2, alert_id="xa_1", named=("k1",))
+    state = pickle.loads(sc.to_bytes())
+    old = SubjectState.__new__(SubjectState)    # what a checkpoint pickled before the accounts field
+    for name, value in (("level", 2), ("alert_id", "xa_1"), ("expires_ms", 0), ("named", ("k1",)),
+                        ("decision", None)):
+        setattr(old, name, value)
+    state["subjects"] = {"cluster:xc_1": old}
+    restored = Scorer.from_bytes(pickle.dumps(state), Config())
+    assert restored.subjects["cluster:xc_1"].named == ("k1",)
+    assert restored.subjects["cluster:xc_1"].named_accounts == ()
