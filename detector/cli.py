@@ -467,13 +467,15 @@ def calibrate(
 
 
 def _refused_exits(run: Callable[[], object]) -> None:
-    """Run a service; a Redis login/ACL refusal (or an unreachable Redis at start) ends it with the
-    reason on stderr (server, user, refusal; never the password) and exit code 2, no traceback."""
+    """Run a service; a Redis login/ACL refusal (or an unreachable Redis at start), or a metrics port
+    another process holds, ends it with the reason on stderr (server, user, refusal; never the
+    password) and exit code 2, no traceback."""
+    from streams.metrics import MetricsPortInUse
     from streams.redis_conn import RedisAccessError
 
     try:
         run()
-    except RedisAccessError as exc:
+    except (RedisAccessError, MetricsPortInUse) as exc:
         Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from None
 

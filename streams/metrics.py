@@ -108,6 +108,35 @@ def mark_batch(stage: str, started: float) -> None:
     LAST_BATCH.labels(stage).set(time.time())
 
 
+class MetricsPortInUse(OSError):
+    """The metrics endpoint's address is taken: a process restarted on it would fail the same way."""
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise :class:`MetricsPortInUse` when ``host:port`` cannot be bound for listening.
+
+    Binds with ``SO_REUSEADDR``, as the endpoint does, so a port only lingering in ``TIME_WAIT``
+    after the previous process counts as free.
+
+    >>> import socket
+    >>> with socket.socket() as s:
+    ...     s.bind(("127.0.0.1", 0)); s.listen()
+    ...     check_port_free("127.0.0.1", s.getsockname()[1])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    streams.metrics.MetricsPortInUse: 127.0.0.1:... is in use (...; DETECTOR_METRICS_PORT, 0 disables the endpoint)
+    """
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise MetricsPortInUse(f"{host}:{port} is in use ({exc.strerror}; DETECTOR_METRICS_PORT, 0 "
+                                   f"disables the endpoint)") from None
+
+
 async def start_http(host: str, port: int, health: object, *, token: str = "") -> object:
     """Serve ``/metrics`` and ``/healthz`` (``health()`` returns (ok, detail)) with aiohttp.
 

@@ -24,7 +24,7 @@ import sys
 import time
 from types import FrameType
 
-from streams.metrics import LAST_EXIT_ENV, RESTARTS_ENV
+from streams.metrics import LAST_EXIT_ENV, RESTARTS_ENV, MetricsPortInUse, check_port_free
 from streams.settings import Settings
 
 log = logging.getLogger("streams.worker")
@@ -50,9 +50,12 @@ def run_worker(settings: Settings | None = None, *, restart: bool = True, max_ba
     (:mod:`streams.kafka_security`): a refusal, or ACLs denying a missing topic, raise
     :class:`streams.kafka_security.KafkaSecurityError` at once; so does a Faust child that exits with
     :data:`streams.kafka_security.SECURITY_EXIT_CODE` (78, it logged what Kafka refused) -- it is not
-    restarted.
+    restarted. A metrics port that another process holds raises :class:`streams.metrics.MetricsPortInUse`
+    before each start (a child could only fail on it, again and again).
     """
     settings = settings or Settings.from_env()
+    if settings.metrics_port:
+        check_port_free(settings.metrics_host, settings.metrics_port)
     from streams.kafka_security import SECURITY_EXIT_CODE, KafkaSecurityError, redact_settings_secrets
 
     redact_settings_secrets(settings)   # the Kafka password never reaches a log line, whoever logs
@@ -81,6 +84,8 @@ def run_worker(settings: Settings | None = None, *, restart: bool = True, max_ba
     backoff = 1.0
     restarts, last_rc = 0, 0
     while not stopping:
+        if settings.metrics_port and restarts:
+            check_port_free(settings.metrics_host, settings.metrics_port)
         started = time.monotonic()
         # the child exports these as xd_worker_restarts_total / xd_worker_last_exit_code
         env[RESTARTS_ENV], env[LAST_EXIT_ENV] = str(restarts), str(last_rc)
@@ -143,6 +148,6 @@ if __name__ == "__main__":
 
         try:
             run_worker()
-        except KafkaSecurityError as exc:   # one clear line, no traceback
+        except (KafkaSecurityError, MetricsPortInUse) as exc:   # one clear line, no traceback
             log.error("%s", exc)
             sys.exit(SECURITY_EXIT_CODE)
