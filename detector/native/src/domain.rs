@@ -49,6 +49,8 @@ impl Word {
 /// (one masked compare of eight bytes each).
 struct WordSet {
     by_first: Vec<Vec<Word>>,
+    /// whether some word starts with the byte
+    first: [bool; 256],
 }
 
 impl WordSet {
@@ -62,7 +64,11 @@ impl WordSet {
                 bytes: w,
             });
         }
-        WordSet { by_first }
+        let mut first = [false; 256];
+        for (x, words) in first.iter_mut().zip(&by_first) {
+            *x = !words.is_empty();
+        }
+        WordSet { by_first, first }
     }
 
     /// Whether any word occurs in `b` (SIMD substring search per word).
@@ -71,6 +77,31 @@ impl WordSet {
             .iter()
             .flatten()
             .any(|w| memchr::memmem::find(b, &w.bytes).is_some())
+    }
+
+    /// Whether some word occurs in `b` as a whole word: `\b(?:words)\b`. Every word starts with a
+    /// word byte, so `\b` before it is a word start; the starts of each 64-byte chunk that begin
+    /// with a word's first byte come from bit masks, without a branch per byte.
+    fn any_whole_word(&self, b: &[u8]) -> bool {
+        let mut prev_word = 0u64;
+        for (i, chunk) in b.chunks(64).enumerate() {
+            let (words, firsts) = chunk.iter().enumerate().fold((0u64, 0u64), |(w, f), (j, &x)| {
+                (
+                    w | (is_re_word(x) as u64) << j,
+                    f | (self.first[x as usize] as u64) << j,
+                )
+            });
+            let mut starts = words & !(words << 1 | prev_word) & firsts;
+            prev_word = words >> (chunk.len() - 1) & 1;
+            while starts != 0 {
+                let p = 64 * i + starts.trailing_zeros() as usize;
+                starts &= starts - 1;
+                if self.whole_word_at(b, p) {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// Whether a word at `p` (a word boundary of `b`) ends at a word boundary: `\b(?:words)\b`.
@@ -174,36 +205,31 @@ impl DomainMarks {
     /// `(code, math, digits, language, code_word, option)` of UTF-8 normalised text (at most
     /// 2**21 - 1 bytes: the analysed text is capped far below that).
     pub fn marks(&self, b: &[u8]) -> (usize, usize, usize, bool, bool, bool) {
-        let packed: u64 = b.iter().map(|&x| self.counts[x as usize]).sum();
-        let field = |i: u32| ((packed >> (FIELD * i)) & MASK) as usize;
-        let scan = &b[..b.len().min(self.language_scan)];
-        let (mut language, mut code_word) = (false, false);
-        // every word of both lists starts with a word byte, so `\b` before it is a word start;
-        // the starts of each 64-byte chunk come from one bit mask, without a branch per byte
-        let mut prev_word = 0u64;
-        'chunks: for (i, chunk) in b.chunks(64).enumerate() {
-            let words = chunk
-                .iter()
-                .enumerate()
-                .fold(0u64, |m, (j, &x)| m | (is_re_word(x) as u64) << j);
-            let mut starts = words & !(words << 1 | prev_word);
-            prev_word = words >> (chunk.len() - 1) & 1;
-            while starts != 0 {
-                let p = 64 * i + starts.trailing_zeros() as usize;
-                starts &= starts - 1;
-                code_word = code_word || self.code_words.whole_word_at(b, p);
-                language = language || (p < scan.len() && self.languages.whole_word_at(scan, p));
-                if code_word && (language || p >= scan.len()) {
-                    break 'chunks;
-                }
-            }
-        }
-        let option = self.options.any_in(b);
-        (field(0), field(1), field(2), language, code_word, option)
+        let (code, math, digits) = self.counts(b);
+        (
+            code,
+            math,
+            digits,
+            self.language(b),
+            self.code_words.any_whole_word(b),
+            self.options.any_in(b),
+        )
     }
 }
 
 impl DomainMarks {
+    /// The code, maths and digit byte counts of `b` (at most 2**21 - 1 bytes).
+    fn counts(&self, b: &[u8]) -> (usize, usize, usize) {
+        let packed: u64 = b.iter().map(|&x| self.counts[x as usize]).sum();
+        let field = |i: u32| ((packed >> (FIELD * i)) & MASK) as usize;
+        (field(0), field(1), field(2))
+    }
+
+    /// Whether a language name occurs in `b` up to the scan limit, where the text ends for it.
+    fn language(&self, b: &[u8]) -> bool {
+        self.languages.any_whole_word(&b[..b.len().min(self.language_scan)])
+    }
+
     /// `detector.domains.domain_of` of a user turn: its normalised text `b`, token codes, whether
     /// it uses tools, and its full length in characters.
     pub fn domain(&self, b: &[u8], tokens: &[char], tools: bool, chars: usize) -> u8 {
@@ -215,16 +241,19 @@ impl DomainMarks {
         if b.is_empty() {
             return none;
         }
+        // the marks in the reference's order, each searched only when the decision reads it
         let size = b.len();
-        let (code_bytes, math_bytes, digits, language, code_word, option) = self.marks(b);
-        if tokens.contains(&d.code_token)
-            || (code_bytes >= 6 && code_bytes * 25 >= size)
-            || language
-            || (code_bytes >= 2 && code_word)
+        if tokens.contains(&d.code_token) {
+            return code;
+        }
+        let (code_bytes, math_bytes, digits) = self.counts(b);
+        if (code_bytes >= 6 && code_bytes * 25 >= size)
+            || self.language(b)
+            || (code_bytes >= 2 && self.code_words.any_whole_word(b))
         {
             return code;
         }
-        if option {
+        if self.options.any_in(b) {
             return choice;
         }
         let numbers = tokens.iter().filter(|&&c| c == d.number_token).count();
