@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use memchr::memmem;
 use pyo3::prelude::*;
 
 use crate::bytes_pass::is_re_word;
@@ -24,10 +25,33 @@ fn boundary(b: &[u8], p: usize) -> bool {
 /// The first (up to) eight bytes of `b` from `p`, little-endian, zero-padded.
 #[inline]
 fn head(b: &[u8], p: usize) -> u64 {
+    if let Some(eight) = b.get(p..p + 8) {
+        return u64::from_le_bytes(eight.try_into().expect("eight bytes"));
+    }
     let mut x = [0u8; 8];
-    let n = (b.len() - p).min(8);
-    x[..n].copy_from_slice(&b[p..p + n]);
+    let n = b.len() - p;
+    x[..n].copy_from_slice(&b[p..]);
     u64::from_le_bytes(x)
+}
+
+/// Bit `j` set when byte `j` of `chunk` (at most 64 bytes) is a word byte: the bytes are
+/// classified into a 0/1 array (vectorised), which a multiply packs eight at a time.
+#[inline]
+fn word_mask(chunk: &[u8]) -> u64 {
+    let mut flags = [0u8; 64];
+    for (f, &x) in flags.iter_mut().zip(chunk) {
+        *f = is_re_word(x) as u8;
+    }
+    flags.chunks_exact(8).enumerate().fold(0, |m, (k, eight)| {
+        let v = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
+        m | (v.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k)
+    })
+}
+
+/// The index of the two bytes at `p` of `b` (a zero byte past the end) in `WordSet::pairs`.
+#[inline]
+fn pair(b: &[u8], p: usize) -> usize {
+    b[p] as usize | (b.get(p + 1).copied().unwrap_or(0) as usize) << 8
 }
 
 /// One word: its first eight bytes as `head` reads them, the mask of those it has, and all of it.
@@ -49,14 +73,27 @@ impl Word {
 /// (one masked compare of eight bytes each).
 struct WordSet {
     by_first: Vec<Vec<Word>>,
-    /// whether some word starts with the byte
-    first: [bool; 256],
+    /// one substring searcher per word, for `any_in`
+    finders: Vec<memmem::Finder<'static>>,
+    /// bit set of the first two bytes of the words (every second byte for a one-byte word)
+    pairs: Vec<u64>,
 }
 
 impl WordSet {
     fn new(words: Vec<Vec<u8>>) -> Self {
         let mut by_first: Vec<Vec<Word>> = (0..256).map(|_| Vec::new()).collect();
+        let mut pairs = vec![0u64; (1 << 16) / 64];
+        let mut finders = Vec::new();
         for w in words.into_iter().filter(|w| !w.is_empty()) {
+            finders.push(memmem::Finder::new(&w).into_owned());
+            let seconds = match w.get(1) {
+                Some(&x) => x as usize..x as usize + 1,
+                None => 0..256,
+            };
+            for second in seconds {
+                let i = w[0] as usize | second << 8;
+                pairs[i / 64] |= 1 << (i % 64);
+            }
             let n = w.len().min(8);
             by_first[w[0] as usize].push(Word {
                 head: head(&w, 0),
@@ -64,39 +101,32 @@ impl WordSet {
                 bytes: w,
             });
         }
-        let mut first = [false; 256];
-        for (x, words) in first.iter_mut().zip(&by_first) {
-            *x = !words.is_empty();
+        WordSet {
+            by_first,
+            finders,
+            pairs,
         }
-        WordSet { by_first, first }
     }
 
     /// Whether any word occurs in `b` (SIMD substring search per word).
     fn any_in(&self, b: &[u8]) -> bool {
-        self.by_first
-            .iter()
-            .flatten()
-            .any(|w| memchr::memmem::find(b, &w.bytes).is_some())
+        self.finders.iter().any(|f| f.find(b).is_some())
     }
 
     /// Whether some word occurs in `b` as a whole word: `\b(?:words)\b`. Every word starts with a
-    /// word byte, so `\b` before it is a word start; the starts of each 64-byte chunk that begin
-    /// with a word's first byte come from bit masks, without a branch per byte.
+    /// word byte, so `\b` before it is a word start; the starts of each 64-byte chunk come from a
+    /// bit mask, and only those whose first two bytes begin some word are compared.
     fn any_whole_word(&self, b: &[u8]) -> bool {
         let mut prev_word = 0u64;
         for (i, chunk) in b.chunks(64).enumerate() {
-            let (words, firsts) = chunk.iter().enumerate().fold((0u64, 0u64), |(w, f), (j, &x)| {
-                (
-                    w | (is_re_word(x) as u64) << j,
-                    f | (self.first[x as usize] as u64) << j,
-                )
-            });
-            let mut starts = words & !(words << 1 | prev_word) & firsts;
+            let words = word_mask(chunk);
+            let mut starts = words & !(words << 1 | prev_word);
             prev_word = words >> (chunk.len() - 1) & 1;
             while starts != 0 {
                 let p = 64 * i + starts.trailing_zeros() as usize;
                 starts &= starts - 1;
-                if self.whole_word_at(b, p) {
+                let two = pair(b, p);
+                if self.pairs[two / 64] >> (two % 64) & 1 != 0 && self.whole_word_at(b, p) {
                     return true;
                 }
             }
@@ -107,12 +137,8 @@ impl WordSet {
     /// Whether a word at `p` (a word boundary of `b`) ends at a word boundary: `\b(?:words)\b`.
     #[inline]
     fn whole_word_at(&self, b: &[u8], p: usize) -> bool {
-        let words = &self.by_first[b[p] as usize];
-        if words.is_empty() {
-            return false;
-        }
         let at = head(b, p);
-        words
+        self.by_first[b[p] as usize]
             .iter()
             .any(|w| p + w.bytes.len() <= b.len() && w.at(b, p, at) && boundary(b, p + w.bytes.len()))
     }
