@@ -25,8 +25,9 @@ struct Rule {
 #[pyclass(frozen, module = "detector_native")]
 pub struct TextSignals {
     rules: Vec<Rule>,
-    /// anchor code -> its bit in the anchor mask
-    anchors: FxHashMap<char, u32>,
+    /// anchor code `anchor_base + i` -> 1 + its bit in the anchor mask at `i` (0: not an anchor)
+    anchors: Vec<u8>,
+    anchor_base: u32,
     intl_search: Py<PyAny>,
     foreign: HashSet<String>,
     english: HashSet<String>,
@@ -78,8 +79,8 @@ impl TextSignals {
         }
         let present = tokens
             .iter()
-            .filter_map(|c| self.anchors.get(c))
-            .fold(0u128, |mask, &bit| mask | 1 << bit);
+            .filter_map(|&c| self.anchors.get((c as u32).wrapping_sub(self.anchor_base) as usize))
+            .fold(0u128, |mask, &bit| if bit == 0 { mask } else { mask | 1 << (bit - 1) });
         if present == 0 {
             return Ok(flags);
         }
@@ -133,9 +134,16 @@ impl TextSignals {
             }
             compiled.push(Rule { bit, gates, search });
         }
+        let anchor_base = anchors.keys().map(|&c| c as u32).min().unwrap_or(0);
+        let top = anchors.keys().map(|&c| c as u32 - anchor_base + 1).max().unwrap_or(0);
+        let mut table = vec![0u8; top as usize];
+        for (&c, &bit) in &anchors {
+            table[(c as u32 - anchor_base) as usize] = bit as u8 + 1;
+        }
         Ok(TextSignals {
             rules: compiled,
-            anchors,
+            anchors: table,
+            anchor_base,
             intl_search,
             foreign: words.0.into_iter().collect(),
             english: words.1.into_iter().collect(),
