@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use memchr::memmem;
 use pyo3::prelude::*;
 
-use crate::bytes_pass::is_re_word;
+use crate::bytes_pass::{is_re_word, mask64};
 
 /// `\b` at `p` of `b`.
 #[inline]
@@ -32,20 +32,6 @@ fn head(b: &[u8], p: usize) -> u64 {
     let n = b.len() - p;
     x[..n].copy_from_slice(&b[p..]);
     u64::from_le_bytes(x)
-}
-
-/// Bit `j` set when byte `j` of `chunk` (at most 64 bytes) is a word byte: the bytes are
-/// classified into a 0/1 array (vectorised), which a multiply packs eight at a time.
-#[inline]
-fn word_mask(chunk: &[u8]) -> u64 {
-    let mut flags = [0u8; 64];
-    for (f, &x) in flags.iter_mut().zip(chunk) {
-        *f = is_re_word(x) as u8;
-    }
-    flags.chunks_exact(8).enumerate().fold(0, |m, (k, eight)| {
-        let v = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
-        m | (v.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k)
-    })
 }
 
 /// The index of the two bytes at `p` of `b` (a zero byte past the end) in `WordSet::pairs`.
@@ -119,7 +105,7 @@ impl WordSet {
     fn any_whole_word(&self, b: &[u8]) -> bool {
         let mut prev_word = 0u64;
         for (i, chunk) in b.chunks(64).enumerate() {
-            let words = word_mask(chunk);
+            let words = mask64(chunk, is_re_word);
             let mut starts = words & !(words << 1 | prev_word);
             prev_word = words >> (chunk.len() - 1) & 1;
             while starts != 0 {

@@ -119,19 +119,16 @@ impl TextKernel {
     ) -> PyResult<Self> {
         let (word, number, newline, more, start) = placeholders;
         Ok(TextKernel {
-            tokenizer: Tokenizer {
-                table: table
-                    .into_iter()
-                    .map(|(k, v)| (k.into_bytes().into(), v.chars().collect()))
-                    .collect(),
+            tokenizer: Tokenizer::new(
+                table,
                 word,
-                markers: Markers {
+                Markers {
                     code: markers.0,
                     url: markers.1,
                     quote: markers.2,
                     newline: markers.3,
                 },
-            },
+            ),
             codes: Codes {
                 word,
                 number,
