@@ -30,6 +30,17 @@ const SPREAD: [u64; 16] = {
     t
 };
 
+/// `SPREAD_BYTE[v]`: `SPREAD` of the low and of the high four bits of `v`.
+const SPREAD_BYTE: [[u64; 2]; 256] = {
+    let mut t = [[0u64; 2]; 256];
+    let mut v = 0;
+    while v < 256 {
+        t[v] = [SPREAD[v & 0xf], SPREAD[v >> 4]];
+        v += 1;
+    }
+    t
+};
+
 /// Per-bit counts of SimHash bigram hashes (counter of bit `4k + j` in lane `j` of `lanes[k]`), and
 /// how many bigrams were counted.
 #[derive(Clone, Default)]
@@ -39,9 +50,12 @@ pub struct BitCounts {
 }
 
 impl BitCounts {
+    /// Counts the bits of `h`: each byte of it adds to the two words of its eight counters at once.
     fn add(&mut self, h: u64) {
-        for (k, lane) in self.lanes.iter_mut().enumerate() {
-            *lane = lane.wrapping_add(SPREAD[(h >> (4 * k) & 0xf) as usize]);
+        for (pair, byte) in self.lanes.chunks_exact_mut(2).zip(h.to_le_bytes()) {
+            let spread = SPREAD_BYTE[byte as usize];
+            pair[0] = pair[0].wrapping_add(spread[0]);
+            pair[1] = pair[1].wrapping_add(spread[1]);
         }
         self.n += 1;
     }
