@@ -252,6 +252,23 @@ def test_turn_features_at_the_edges(t: str) -> None:
         assert_same_turn(t, system)
 
 
+# the kernel casefolds text whose non-ASCII characters casefold to themselves (its table comes from
+# str.casefold); any other text goes through str.casefold, astral characters included
+@PROPS
+@given(st.lists(st.sampled_from(["STEP BY STEP", "Show Your Work", "RATE", " ", "\n"])
+                | st.characters(exclude_categories=("Cs",)), max_size=80).map("".join))
+def test_turn_features_equal_reference_on_upper_case_ascii_beside_any_character(t: str) -> None:
+    assert_same_turn(t)
+
+
+@pytest.mark.parametrize("t", ["Don’t STOP — Think Step By Step…", "東京 IS BIG 😀 SHOW YOUR WORK", "« RATE THIS » 「Q」\u00a0OK",
+                               "Straße STEP", "ÉTAPE PAR ÉTAPE", "𐐀 Deseret SHOW YOUR WORK", "ΣΊΣΥΦΟΣ step", "ǅ Ǆ ǆ STEP",
+                               "\u0130STANBUL", "ﬁ FINAL VERDICT"])
+def test_turn_features_casefolded_in_the_kernel_or_by_python(t: str) -> None:
+    for system in SYSTEMS:
+        assert_same_turn(t, system)
+
+
 @pytest.mark.parametrize("t", ["Think step by step \ud83d"])
 def test_turn_features_fall_back_on_a_lone_surrogate(t: str) -> None:
     view = features._system_view("")

@@ -6,6 +6,8 @@
 //! `pattern.sub` gives. Every matcher is bounded (at most a few hundred bytes from its start) or
 //! anchored on a rare byte, so a pass is linear in the text.
 
+use std::ops::Range;
+
 /// UTF-8 of `" ".join(text.split())`: `detector.text._normalise_bytes` of the casefolded text.
 /// Stretches whose whitespace is single plain spaces are copied whole.
 pub fn normalise(folded: &str) -> Vec<u8> {
@@ -22,11 +24,11 @@ pub fn normalise(folded: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
     let mut start = run_end(0);
     let mut i = start;
-    while let Some(off) = b
-        .get(i..)
-        .and_then(|rest| rest.iter().position(|&x| MAY_BE_SPACE[x as usize]))
-    {
-        i += off;
+    loop {
+        i = next_run(b, i);
+        if i >= b.len() {
+            break;
+        }
         if py_space_len(b, i) == 0 {
             i += 1;
             continue;
@@ -45,6 +47,49 @@ pub fn normalise(folded: &str) -> Vec<u8> {
     }
     out.extend_from_slice(&b[start.min(b.len())..]);
     out
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of every zero byte of `w` (exact: no carry crosses a byte).
+#[inline]
+fn zero_bytes(w: u64) -> u64 {
+    !(((w & !HI) + !HI) | w) & HI
+}
+
+/// The high bit of every byte of `w` equal to `x`.
+#[inline]
+fn eq_bytes(w: u64, x: u8) -> u64 {
+    zero_bytes(w ^ (LO * x as u64))
+}
+
+/// The high bit of every byte of `w` that may start a Python whitespace character: the bytes up to
+/// `b' '` (a superset of the ASCII ones) and the lead bytes of `may_be_space`.
+#[inline]
+fn may_be_space8(w: u64) -> u64 {
+    let le_space = !(((w & !HI) + LO * (0x80 - 0x21)) | w) & HI;
+    le_space | eq_bytes(w, 0xc2) | eq_bytes(w, 0xe1) | eq_bytes(w, 0xe2) | eq_bytes(w, 0xe3)
+}
+
+/// The first position at or after `i` where `normalise` has work to do: a byte that may start
+/// Python whitespace, other than a plain space followed by a byte that cannot. Eight bytes at a
+/// time; a position it returns may still turn out to need nothing.
+#[inline]
+fn next_run(b: &[u8], mut i: usize) -> usize {
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("eight bytes"));
+    while i + 9 <= b.len() {
+        let (w, next) = (word(i), word(i + 1));
+        let space = eq_bytes(w, b' ');
+        let work = (may_be_space8(w) & !space) | (space & may_be_space8(next));
+        if work != 0 {
+            return i + (work.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    b.get(i..)
+        .and_then(|rest| rest.iter().position(|&x| may_be_space(x)))
+        .map_or(b.len(), |k| i + k)
 }
 
 /// Python bytes-pattern `\s`.
@@ -102,25 +147,41 @@ pub fn sub(
     out
 }
 
-/// The set of `bytes`, as a table.
-const fn byte_table(bytes: &[u8]) -> [bool; 256] {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < bytes.len() {
-        t[bytes[i] as usize] = true;
-        i += 1;
+/// Bit `j` set when byte `j` of `chunk` (at most 64 bytes) satisfies `f`: the bytes are classified
+/// into a 0/1 array (vectorised when `f` is a few comparisons), which a multiply packs eight at a time.
+#[inline]
+pub fn mask64(chunk: &[u8], f: impl Fn(u8) -> bool) -> u64 {
+    let mut flags = [0u8; 64];
+    match <&[u8; 64]>::try_from(chunk) {
+        Ok(full) => {
+            for (flag, &x) in flags.iter_mut().zip(full) {
+                *flag = f(x) as u8;
+            }
+        }
+        Err(_) => {
+            for (flag, &x) in flags.iter_mut().zip(chunk) {
+                *flag = f(x) as u8;
+            }
+        }
     }
-    t
+    flags.chunks_exact(8).enumerate().fold(0, |m, (k, eight)| {
+        let v = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
+        m | (v.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k)
+    })
 }
 
-const QUOTE_STARTS: [bool; 256] = byte_table(b"\"'\xe2\xc2\xe3");
-const MARKS: [bool; 256] = byte_table(b"\n!:.?");
-
-/// The first position at or after `p` holding a byte of `set`.
-pub fn next_byte(b: &[u8], p: usize, set: &[bool; 256]) -> usize {
-    b.get(p..)
-        .and_then(|rest| rest.iter().position(|&x| set[x as usize]))
-        .map_or(b.len(), |i| p + i)
+/// The first position at or after `p` holding a byte that satisfies `f`, 64 bytes at a time.
+#[inline]
+fn next_where(b: &[u8], mut p: usize, f: impl Fn(u8) -> bool + Copy) -> usize {
+    while p < b.len() {
+        let chunk = &b[p..b.len().min(p + 64)];
+        let found = mask64(chunk, f);
+        if found != 0 {
+            return p + found.trailing_zeros() as usize;
+        }
+        p += chunk.len();
+    }
+    b.len()
 }
 
 /// The first start at or after `p` whose `needle` can begin within `span` bytes after it: a
@@ -135,7 +196,7 @@ pub fn before_needle(b: &[u8], p: usize, needle: &[u8], span: usize) -> usize {
 /// Where `_CODE_RE` can start: a backtick.
 pub fn next_code(b: &[u8], p: usize) -> usize {
     b.get(p..)
-        .and_then(|rest| rest.iter().position(|&x| x == b'`'))
+        .and_then(|rest| memchr::memchr(b'`', rest))
         .map_or(b.len(), |i| p + i)
 }
 
@@ -151,7 +212,7 @@ pub fn next_email(b: &[u8], p: usize) -> usize {
 
 /// Where `_QUOTE_RE` can start: a quote byte or the lead byte of a typographic quote.
 pub fn next_quote(b: &[u8], p: usize) -> usize {
-    next_byte(b, p, &QUOTE_STARTS)
+    next_where(b, p, |x| matches!(x, b'"' | b'\'' | 0xe2 | 0xc2 | 0xe3))
 }
 
 /// Pass order of the marks `_tokens` spaces out: `\n` (replaced by its marker) first, then
@@ -186,19 +247,23 @@ pub fn space_marks(b: &[u8], newline: &[u8]) -> Vec<u8> {
     let marker_first = newline.first().copied().unwrap_or(0);
     let mut out = Vec::with_capacity(b.len() + b.len() / 8);
     let mut copied = 0;
-    let mut i = next_byte(b, 0, &MARKS);
-    while i < b.len() {
-        out.extend_from_slice(&b[copied..i]);
-        if b[i] == b'\n' {
-            out.extend_from_slice(newline);
-        } else {
-            if spaced(b, i, marker_first) {
-                out.push(b' ');
+    // the marks in order, from a mask per 64-byte chunk
+    for (c, chunk) in b.chunks(64).enumerate() {
+        let mut marks = mask64(chunk, |x| matches!(x, b'\n' | b'!' | b':' | b'.' | b'?'));
+        while marks != 0 {
+            let i = 64 * c + marks.trailing_zeros() as usize;
+            marks &= marks - 1;
+            out.extend_from_slice(&b[copied..i]);
+            if b[i] == b'\n' {
+                out.extend_from_slice(newline);
+            } else {
+                if spaced(b, i, marker_first) {
+                    out.push(b' ');
+                }
+                out.push(b[i]);
             }
-            out.push(b[i]);
+            copied = i + 1;
         }
-        copied = i + 1;
-        i = next_byte(b, i + 1, &MARKS);
     }
     out.extend_from_slice(&b[copied..]);
     out
@@ -228,36 +293,37 @@ pub fn py_space_len(b: &[u8], i: usize) -> usize {
     }
 }
 
-/// Bytes that may start a Python whitespace character: the ASCII ones and the lead bytes of the
+/// Whether `x` may start a Python whitespace character: the ASCII ones and the lead bytes of the
 /// non-ASCII ones (U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028/9, U+202F, U+205F, U+3000).
-const MAY_BE_SPACE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = matches!(i as u8, b'\t'..=b'\r' | 0x1c..=0x1f | b' ' | 0xc2 | 0xe1 | 0xe2 | 0xe3);
-        i += 1;
-    }
-    t
-};
+#[inline]
+fn may_be_space(x: u8) -> bool {
+    matches!(x, b'\t'..=b'\r' | 0x1c..=0x1f | b' ' | 0xc2 | 0xe1 | 0xe2 | 0xe3)
+}
 
-/// `text.split()` of UTF-8 bytes: the non-empty runs between Python whitespace characters.
-pub fn split_py_space(b: &[u8], mut each: impl FnMut(&[u8])) {
-    let (mut i, mut start) = (0, 0);
-    while let Some(off) = b[i..].iter().position(|&x| MAY_BE_SPACE[x as usize]) {
-        i += off;
-        let n = py_space_len(b, i);
-        if n == 0 {
-            i += 1;
-            continue;
+/// `text.split()` of UTF-8 bytes: the non-empty runs between Python whitespace characters, as
+/// ranges of `b`.
+pub fn split_py_space(b: &[u8], mut each: impl FnMut(Range<usize>)) {
+    let mut start = 0;
+    // the bytes that may start whitespace, from a mask per 64-byte chunk (a multi-byte space's
+    // continuation bytes are never among them)
+    for (c, chunk) in b.chunks(64).enumerate() {
+        let mut candidates = mask64(chunk, may_be_space);
+        while candidates != 0 {
+            let i = 64 * c + candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            // every ASCII candidate is one whitespace byte
+            let n = if b[i] < 0x80 { 1 } else { py_space_len(b, i) };
+            if n == 0 {
+                continue;
+            }
+            if i > start {
+                each(start..i);
+            }
+            start = i + n;
         }
-        if i > start {
-            each(&b[start..i]);
-        }
-        i += n;
-        start = i;
     }
     if b.len() > start {
-        each(&b[start..]);
+        each(start..b.len());
     }
 }
 

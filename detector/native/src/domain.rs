@@ -9,9 +9,10 @@
 
 use std::collections::HashMap;
 
+use memchr::memmem;
 use pyo3::prelude::*;
 
-use crate::bytes_pass::is_re_word;
+use crate::bytes_pass::{is_re_word, mask64};
 
 /// `\b` at `p` of `b`.
 #[inline]
@@ -24,10 +25,19 @@ fn boundary(b: &[u8], p: usize) -> bool {
 /// The first (up to) eight bytes of `b` from `p`, little-endian, zero-padded.
 #[inline]
 fn head(b: &[u8], p: usize) -> u64 {
+    if let Some(eight) = b.get(p..p + 8) {
+        return u64::from_le_bytes(eight.try_into().expect("eight bytes"));
+    }
     let mut x = [0u8; 8];
-    let n = (b.len() - p).min(8);
-    x[..n].copy_from_slice(&b[p..p + n]);
+    let n = b.len() - p;
+    x[..n].copy_from_slice(&b[p..]);
     u64::from_le_bytes(x)
+}
+
+/// The index of the two bytes at `p` of `b` (a zero byte past the end) in `WordSet::pairs`.
+#[inline]
+fn pair(b: &[u8], p: usize) -> usize {
+    b[p] as usize | (b.get(p + 1).copied().unwrap_or(0) as usize) << 8
 }
 
 /// One word: its first eight bytes as `head` reads them, the mask of those it has, and all of it.
@@ -49,12 +59,27 @@ impl Word {
 /// (one masked compare of eight bytes each).
 struct WordSet {
     by_first: Vec<Vec<Word>>,
+    /// one substring searcher per word, for `any_in`
+    finders: Vec<memmem::Finder<'static>>,
+    /// bit set of the first two bytes of the words (every second byte for a one-byte word)
+    pairs: Vec<u64>,
 }
 
 impl WordSet {
     fn new(words: Vec<Vec<u8>>) -> Self {
         let mut by_first: Vec<Vec<Word>> = (0..256).map(|_| Vec::new()).collect();
+        let mut pairs = vec![0u64; (1 << 16) / 64];
+        let mut finders = Vec::new();
         for w in words.into_iter().filter(|w| !w.is_empty()) {
+            finders.push(memmem::Finder::new(&w).into_owned());
+            let seconds = match w.get(1) {
+                Some(&x) => x as usize..x as usize + 1,
+                None => 0..256,
+            };
+            for second in seconds {
+                let i = w[0] as usize | second << 8;
+                pairs[i / 64] |= 1 << (i % 64);
+            }
             let n = w.len().min(8);
             by_first[w[0] as usize].push(Word {
                 head: head(&w, 0),
@@ -62,26 +87,44 @@ impl WordSet {
                 bytes: w,
             });
         }
-        WordSet { by_first }
+        WordSet {
+            by_first,
+            finders,
+            pairs,
+        }
     }
 
     /// Whether any word occurs in `b` (SIMD substring search per word).
     fn any_in(&self, b: &[u8]) -> bool {
-        self.by_first
-            .iter()
-            .flatten()
-            .any(|w| memchr::memmem::find(b, &w.bytes).is_some())
+        self.finders.iter().any(|f| f.find(b).is_some())
+    }
+
+    /// Whether some word occurs in `b` as a whole word: `\b(?:words)\b`. Every word starts with a
+    /// word byte, so `\b` before it is a word start; the starts of each 64-byte chunk come from a
+    /// bit mask, and only those whose first two bytes begin some word are compared.
+    fn any_whole_word(&self, b: &[u8]) -> bool {
+        let mut prev_word = 0u64;
+        for (i, chunk) in b.chunks(64).enumerate() {
+            let words = mask64(chunk, is_re_word);
+            let mut starts = words & !(words << 1 | prev_word);
+            prev_word = words >> (chunk.len() - 1) & 1;
+            while starts != 0 {
+                let p = 64 * i + starts.trailing_zeros() as usize;
+                starts &= starts - 1;
+                let two = pair(b, p);
+                if self.pairs[two / 64] >> (two % 64) & 1 != 0 && self.whole_word_at(b, p) {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// Whether a word at `p` (a word boundary of `b`) ends at a word boundary: `\b(?:words)\b`.
     #[inline]
     fn whole_word_at(&self, b: &[u8], p: usize) -> bool {
-        let words = &self.by_first[b[p] as usize];
-        if words.is_empty() {
-            return false;
-        }
         let at = head(b, p);
-        words
+        self.by_first[b[p] as usize]
             .iter()
             .any(|w| p + w.bytes.len() <= b.len() && w.at(b, p, at) && boundary(b, p + w.bytes.len()))
     }
@@ -174,36 +217,31 @@ impl DomainMarks {
     /// `(code, math, digits, language, code_word, option)` of UTF-8 normalised text (at most
     /// 2**21 - 1 bytes: the analysed text is capped far below that).
     pub fn marks(&self, b: &[u8]) -> (usize, usize, usize, bool, bool, bool) {
-        let packed: u64 = b.iter().map(|&x| self.counts[x as usize]).sum();
-        let field = |i: u32| ((packed >> (FIELD * i)) & MASK) as usize;
-        let scan = &b[..b.len().min(self.language_scan)];
-        let (mut language, mut code_word) = (false, false);
-        // every word of both lists starts with a word byte, so `\b` before it is a word start;
-        // the starts of each 64-byte chunk come from one bit mask, without a branch per byte
-        let mut prev_word = 0u64;
-        'chunks: for (i, chunk) in b.chunks(64).enumerate() {
-            let words = chunk
-                .iter()
-                .enumerate()
-                .fold(0u64, |m, (j, &x)| m | (is_re_word(x) as u64) << j);
-            let mut starts = words & !(words << 1 | prev_word);
-            prev_word = words >> (chunk.len() - 1) & 1;
-            while starts != 0 {
-                let p = 64 * i + starts.trailing_zeros() as usize;
-                starts &= starts - 1;
-                code_word = code_word || self.code_words.whole_word_at(b, p);
-                language = language || (p < scan.len() && self.languages.whole_word_at(scan, p));
-                if code_word && (language || p >= scan.len()) {
-                    break 'chunks;
-                }
-            }
-        }
-        let option = self.options.any_in(b);
-        (field(0), field(1), field(2), language, code_word, option)
+        let (code, math, digits) = self.counts(b);
+        (
+            code,
+            math,
+            digits,
+            self.language(b),
+            self.code_words.any_whole_word(b),
+            self.options.any_in(b),
+        )
     }
 }
 
 impl DomainMarks {
+    /// The code, maths and digit byte counts of `b` (at most 2**21 - 1 bytes).
+    fn counts(&self, b: &[u8]) -> (usize, usize, usize) {
+        let packed: u64 = b.iter().map(|&x| self.counts[x as usize]).sum();
+        let field = |i: u32| ((packed >> (FIELD * i)) & MASK) as usize;
+        (field(0), field(1), field(2))
+    }
+
+    /// Whether a language name occurs in `b` up to the scan limit, where the text ends for it.
+    fn language(&self, b: &[u8]) -> bool {
+        self.languages.any_whole_word(&b[..b.len().min(self.language_scan)])
+    }
+
     /// `detector.domains.domain_of` of a user turn: its normalised text `b`, token codes, whether
     /// it uses tools, and its full length in characters.
     pub fn domain(&self, b: &[u8], tokens: &[char], tools: bool, chars: usize) -> u8 {
@@ -215,16 +253,19 @@ impl DomainMarks {
         if b.is_empty() {
             return none;
         }
+        // the marks in the reference's order, each searched only when the decision reads it
         let size = b.len();
-        let (code_bytes, math_bytes, digits, language, code_word, option) = self.marks(b);
-        if tokens.contains(&d.code_token)
-            || (code_bytes >= 6 && code_bytes * 25 >= size)
-            || language
-            || (code_bytes >= 2 && code_word)
+        if tokens.contains(&d.code_token) {
+            return code;
+        }
+        let (code_bytes, math_bytes, digits) = self.counts(b);
+        if (code_bytes >= 6 && code_bytes * 25 >= size)
+            || self.language(b)
+            || (code_bytes >= 2 && self.code_words.any_whole_word(b))
         {
             return code;
         }
-        if option {
+        if self.options.any_in(b) {
             return choice;
         }
         let numbers = tokens.iter().filter(|&&c| c == d.number_token).count();

@@ -39,14 +39,55 @@ pub struct FeatureKernel {
     text: Py<TextKernel>,
     signals: Py<TextSignals>,
     domains: Py<DomainMarks>,
+    /// one bit per BMP code point: set when `str.casefold` leaves it as it is
+    caseless: Vec<u64>,
+}
+
+/// Code points of the Basic Multilingual Plane, the range `FeatureKernel::caseless` covers.
+const BMP: u32 = 0x1_0000;
+
+/// The `caseless` bits, from this interpreter's own `str.casefold` (so its Unicode version):
+/// a block of 256 code points at a time, and character by character in the blocks it changes.
+/// `str.casefold` maps each character on its own, whatever surrounds it.
+fn caseless_bits(py: Python<'_>) -> PyResult<Vec<u64>> {
+    let casefold = intern!(py, "casefold");
+    let unchanged = |s: &str| -> PyResult<bool> {
+        let folded = PyString::new(py, s).call_method0(casefold)?;
+        Ok(folded.cast_into::<PyString>()?.to_str()? == s)
+    };
+    let mut bits = vec![0u64; BMP as usize / 64];
+    for block in (0..BMP).step_by(256) {
+        let chars: Vec<char> = (block..block + 256).filter_map(char::from_u32).collect();
+        let all = unchanged(&chars.iter().collect::<String>())?;
+        for c in chars {
+            if all || unchanged(c.encode_utf8(&mut [0; 4]))? {
+                bits[c as usize / 64] |= 1 << (c as usize % 64);
+            }
+        }
+    }
+    Ok(bits)
+}
+
+impl FeatureKernel {
+    /// `str.casefold` of `text` done here when it is: ASCII lowercase, every other character
+    /// being one the table says casefolding leaves as it is; `None` otherwise.
+    fn fold_here(&self, text: &str) -> Option<String> {
+        let caseless = |c: char| (c as u32) < BMP && self.caseless[c as usize / 64] >> (c as usize % 64) & 1 != 0;
+        (text.is_ascii() || text.chars().all(|c| c.is_ascii() || caseless(c))).then(|| text.to_ascii_lowercase())
+    }
 }
 
 #[pymethods]
 impl FeatureKernel {
     /// From the kernels `detector.text`, `detector.signals` and `detector.domains` built.
     #[new]
-    fn new(text: Py<TextKernel>, signals: Py<TextSignals>, domains: Py<DomainMarks>) -> Self {
-        FeatureKernel { text, signals, domains }
+    fn new(py: Python<'_>, text: Py<TextKernel>, signals: Py<TextSignals>, domains: Py<DomainMarks>) -> PyResult<Self> {
+        Ok(FeatureKernel {
+            text,
+            signals,
+            domains,
+            caseless: caseless_bits(py)?,
+        })
     }
 
     /// The part of a system prompt analysed as `norm` (its normalised UTF-8) and `codes` (its
@@ -62,10 +103,11 @@ impl FeatureKernel {
     }
 
     /// The user turn's features (`Turn`) from its capped text `capped`, the system part, whether
-    /// the request uses tools and the turn's full length in characters. ASCII text is casefolded
-    /// here (ASCII lowercase is what `str.casefold` does to it); other text by `str.casefold`
-    /// itself. `None` when the text is not valid UTF-8 (a lone surrogate): the caller then runs
-    /// the Python reference. Fails only if `casefold` or a phrase pattern's `search` raises.
+    /// the request uses tools and the turn's full length in characters. Text whose non-ASCII
+    /// characters all casefold to themselves is casefolded here (ASCII lowercase is what
+    /// `str.casefold` does to ASCII); other text by `str.casefold` itself. `None` when the text is
+    /// not valid UTF-8 (a lone surrogate): the caller then runs the Python reference. Fails only
+    /// if `casefold` or a phrase pattern's `search` raises.
     fn turn<'py>(
         &self,
         py: Python<'py>,
@@ -79,8 +121,8 @@ impl FeatureKernel {
         };
         let folded_obj;
         let lowered;
-        let text = if text.is_ascii() {
-            lowered = text.to_ascii_lowercase();
+        let text = if let Some(here) = self.fold_here(text) {
+            lowered = here;
             &lowered
         } else {
             folded_obj = capped.call_method0(intern!(py, "casefold"))?.cast_into::<PyString>()?;

@@ -12,7 +12,8 @@
 //! When it works: on any text that is valid UTF-8. Python strings holding a lone surrogate are
 //! not, and `analyse` returns `None` for them; the caller then runs the Python reference.
 //! Casefolding and the analysis cap stay in Python (`str.casefold` is C code and defines the
-//! Unicode version), so both paths see the same input.
+//! Unicode version), so both paths see the same input; `FeatureKernel` lowercases only text whose
+//! other characters `str.casefold` leaves as they are (a table it builds from `str.casefold`).
 //!
 //! Cost: a few linear passes over at most 4,096 characters and one hash lookup per token; about
 //! a third of the Python reference's time on typical prompts (`docs/design.md` has the figures).
@@ -119,19 +120,16 @@ impl TextKernel {
     ) -> PyResult<Self> {
         let (word, number, newline, more, start) = placeholders;
         Ok(TextKernel {
-            tokenizer: Tokenizer {
-                table: table
-                    .into_iter()
-                    .map(|(k, v)| (k.into_bytes().into(), v.chars().collect()))
-                    .collect(),
+            tokenizer: Tokenizer::new(
+                table,
                 word,
-                markers: Markers {
+                Markers {
                     code: markers.0,
                     url: markers.1,
                     quote: markers.2,
                     newline: markers.3,
                 },
-            },
+            ),
             codes: Codes {
                 word,
                 number,

@@ -68,7 +68,14 @@ impl ScriptTable {
     /// The `Script` value of `text` (see `detector.text.dominant_script`).
     pub fn dominant(&self, text: &str) -> u8 {
         let v = &self.values;
-        let end = text.char_indices().nth(self.sample).map_or(text.len(), |(i, _)| i);
+        // the first `sample` characters: as many bytes when those are ASCII
+        let end = if text.len() <= self.sample {
+            text.len()
+        } else if text.as_bytes()[..self.sample].is_ascii() {
+            self.sample
+        } else {
+            text.char_indices().nth(self.sample).map_or(text.len(), |(i, _)| i)
+        };
         let raw = &text.as_bytes()[..end];
         if raw.is_ascii() {
             return if raw.iter().any(u8::is_ascii_alphabetic) {

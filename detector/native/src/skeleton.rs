@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::bytes_pass::normalise;
+use crate::bytes_pass::{is_py_space, normalise};
 
 /// Bits of one packed counter: four counters per `u64`, as the reference packs sixteen bits per counter.
 const LANE: u32 = 16;
@@ -30,6 +30,17 @@ const SPREAD: [u64; 16] = {
     t
 };
 
+/// `SPREAD_BYTE[v]`: `SPREAD` of the low and of the high four bits of `v`.
+const SPREAD_BYTE: [[u64; 2]; 256] = {
+    let mut t = [[0u64; 2]; 256];
+    let mut v = 0;
+    while v < 256 {
+        t[v] = [SPREAD[v & 0xf], SPREAD[v >> 4]];
+        v += 1;
+    }
+    t
+};
+
 /// Per-bit counts of SimHash bigram hashes (counter of bit `4k + j` in lane `j` of `lanes[k]`), and
 /// how many bigrams were counted.
 #[derive(Clone, Default)]
@@ -39,9 +50,12 @@ pub struct BitCounts {
 }
 
 impl BitCounts {
+    /// Counts the bits of `h`: each byte of it adds to the two words of its eight counters at once.
     fn add(&mut self, h: u64) {
-        for (k, lane) in self.lanes.iter_mut().enumerate() {
-            *lane = lane.wrapping_add(SPREAD[(h >> (4 * k) & 0xf) as usize]);
+        for (pair, byte) in self.lanes.chunks_exact_mut(2).zip(h.to_le_bytes()) {
+            let spread = SPREAD_BYTE[byte as usize];
+            pair[0] = pair[0].wrapping_add(spread[0]);
+            pair[1] = pair[1].wrapping_add(spread[1]);
         }
         self.n += 1;
     }
@@ -64,6 +78,11 @@ pub struct Readable {
     /// code point -> dense index (`u16::MAX`: no readable token)
     index: Vec<u16>,
     tokens: Vec<Box<str>>,
+    /// characters of each token
+    chars: Vec<usize>,
+    /// whether every token is non-empty and free of whitespace, so that their join with single
+    /// spaces is already normalised
+    clean: bool,
     /// hash of "tokens[a] tokens[b]" at `a * tokens.len() + b`
     bigrams: Vec<u64>,
     /// the SimHash start-of-field code's index
@@ -85,6 +104,8 @@ impl Readable {
             index[*c as usize] = i as u16;
         }
         let tokens: Vec<Box<str>> = codes.into_iter().map(|(_, t)| t.into_boxed_str()).collect();
+        let chars = tokens.iter().map(|t| t.chars().count()).collect();
+        let clean = tokens.iter().all(|t| !t.is_empty() && !t.chars().any(is_py_space));
         let mut pair = Vec::with_capacity(64);
         let bigrams = tokens
             .iter()
@@ -101,6 +122,8 @@ impl Readable {
         Some(Readable {
             index,
             tokens,
+            chars,
+            clean,
             bigrams,
             start,
         })
@@ -118,15 +141,21 @@ impl Readable {
     /// `cap` (chars: total, head, tail) and `seed` (the readable tokens are casefolded already:
     /// detector.text checks that before using this). `None` when a code has no readable token.
     pub fn fingerprint(&self, codes: impl Iterator<Item = char>, cap: (usize, usize, usize), seed: u64) -> Option<u64> {
-        let mut text = String::new();
+        let mut text = String::with_capacity(codes.size_hint().0 * 8);
+        let mut n = 0;
         for (i, c) in codes.enumerate() {
+            let k = self.index_of(c)?;
             if i > 0 {
                 text.push(' ');
+                n += 1;
             }
-            text.push_str(&self.tokens[self.index_of(c)?]);
+            text.push_str(&self.tokens[k]);
+            n += self.chars[k];
         }
         let (max, head, tail) = cap;
-        let n = text.chars().count();
+        if n <= max && self.clean {
+            return Some(xxh3_64_with_seed(text.as_bytes(), seed));
+        }
         if n > max {
             let head_end = text.char_indices().nth(head).map_or(text.len(), |(i, _)| i);
             let tail_start = text.char_indices().nth(n - tail).map_or(text.len(), |(i, _)| i);

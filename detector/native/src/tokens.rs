@@ -2,10 +2,12 @@
 //!
 //! Pure Rust (no Python objects), so it can be measured and tested on its own.
 
+use std::collections::HashMap;
+
 use rustc_hash::FxHashMap;
 
 use crate::bytes_pass::{
-    self, code_at, email_at, next_code, next_email, next_quote, next_url, quote_at, space_marks, sub, url_at,
+    self, code_at, email_at, mask64, next_code, next_email, next_quote, next_url, quote_at, space_marks, sub, url_at,
     OPEN_QUOTES,
 };
 
@@ -18,27 +20,58 @@ pub struct Markers {
     pub newline: Vec<u8>,
 }
 
+/// Bytes of a key held inline: tokens up to this long are looked up by three words.
+const SHORT: usize = 24;
+
+/// A token of at most `SHORT` bytes, zero-padded, as three little-endian words. Tokens hold no
+/// zero byte (`translate` blanks control bytes), so the padding cannot make two tokens equal.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Key(u64, u64, u64);
+
+impl Key {
+    /// The key of `b[r]` (`r.len() <= SHORT`), read from `b` padded with `SHORT` bytes after
+    /// the text: three loads and masks, no copy.
+    #[inline]
+    fn at(b: &[u8], r: std::ops::Range<usize>) -> Key {
+        let n = r.len();
+        let word = |k: usize| {
+            let w = u64::from_le_bytes(b[r.start + 8 * k..r.start + 8 * k + 8].try_into().expect("eight bytes"));
+            match n.saturating_sub(8 * k) {
+                0 => 0,
+                m if m >= 8 => w,
+                m => w & ((1 << (8 * m)) - 1),
+            }
+        };
+        Key(word(0), word(1), word(2))
+    }
+
+    fn of(token: &[u8]) -> Key {
+        let mut padded = token.to_vec();
+        padded.resize(token.len() + SHORT, 0);
+        Key::at(&padded, 0..token.len())
+    }
+}
+
 /// Token table (token bytes -> its code chars), the code of every other word, and the markers.
 pub struct Tokenizer {
-    pub table: FxHashMap<Box<[u8]>, Box<[char]>>,
-    pub word: char,
-    pub markers: Markers,
+    /// tokens of at most `SHORT` bytes -> (start, length) of their code in `codes`
+    short: FxHashMap<Key, (u32, u32)>,
+    /// longer tokens -> the same
+    long: FxHashMap<Box<[u8]>, (u32, u32)>,
+    codes: Vec<char>,
+    word: char,
+    markers: Markers,
 }
 
 /// `_BYTE_TABLE`: digits -> '0'; control bytes and ASCII whitespace other than '\n' -> ' '.
-const TRANSLATE: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = match i as u8 {
-            b'0'..=b'9' => b'0',
-            0..=9 | 11..=31 | 0x7f => b' ',
-            x => x,
-        };
-        i += 1;
+#[inline]
+fn translate(x: u8) -> u8 {
+    match x {
+        b'0'..=b'9' => b'0',
+        0..=9 | 11..=31 | 0x7f => b' ',
+        x => x,
     }
-    t
-};
+}
 
 /// Bytes of the gate set `` ` @ : / " ' \n ! `` and every non-ASCII byte (`_GATE_DELETE`).
 #[inline]
@@ -54,22 +87,23 @@ const DQUOTE: u8 = 16;
 const SQUOTE: u8 = 32;
 const NON_ASCII: u8 = 64;
 
-/// The bit of each gate byte `_tokens` tests for.
-const GATE_BITS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0x80;
-    while i < 256 {
-        t[i] = NON_ASCII;
-        i += 1;
-    }
-    t[b'`' as usize] = BACKTICK;
-    t[b'@' as usize] = AT;
-    t[b':' as usize] = COLON;
-    t[b'/' as usize] = SLASH;
-    t[b'"' as usize] = DQUOTE;
-    t[b'\'' as usize] = SQUOTE;
-    t
-};
+/// The bit of a gate byte `_tokens` tests for, 0 for other bytes (comparisons, so a pass over the
+/// text vectorises).
+#[inline]
+fn gate_bit(x: u8) -> u8 {
+    const GATES: [(u8, u8); 6] = [
+        (b'`', BACKTICK),
+        (b'@', AT),
+        (b':', COLON),
+        (b'/', SLASH),
+        (b'"', DQUOTE),
+        (b'\'', SQUOTE),
+    ];
+    let non_ascii = if x >= 0x80 { NON_ASCII } else { 0 };
+    GATES
+        .iter()
+        .fold(non_ascii, |bits, &(gate, bit)| bits | if x == gate { bit } else { 0 })
+}
 
 /// What `raw.translate(None, _GATE_DELETE)` contains, for the tests `_tokens` makes on it.
 struct Gate {
@@ -80,11 +114,21 @@ struct Gate {
 
 impl Gate {
     fn of(b: &[u8]) -> Gate {
-        let bits = b.iter().fold(0u8, |acc, &x| acc | GATE_BITS[x as usize]);
+        let bits = b.iter().fold(0u8, |acc, &x| acc | gate_bit(x));
         let colon_slash = bits & (COLON | SLASH) == COLON | SLASH && {
-            let mut gate = b.iter().copied().filter(|&x| in_gate(x));
+            // the gate bytes in order, from a mask per 64-byte chunk
             let mut prev = 0u8;
-            gate.any(|x| std::mem::replace(&mut prev, x) == b':' && x == b'/')
+            b.chunks(64).enumerate().any(|(c, chunk)| {
+                let mut gate = mask64(chunk, in_gate);
+                while gate != 0 {
+                    let x = b[64 * c + gate.trailing_zeros() as usize];
+                    gate &= gate - 1;
+                    if std::mem::replace(&mut prev, x) == b':' && x == b'/' {
+                        return true;
+                    }
+                }
+                false
+            })
         };
         Gate { bits, colon_slash }
     }
@@ -95,8 +139,33 @@ impl Gate {
 }
 
 impl Tokenizer {
+    /// From the token table (token -> code chars), the code of every other word and the markers.
+    pub fn new(table: HashMap<String, String>, word: char, markers: Markers) -> Self {
+        let (mut short, mut long) = (FxHashMap::default(), FxHashMap::default());
+        let mut codes = Vec::new();
+        // a token with a zero byte never occurs (see `Key`)
+        for (token, code) in table.into_iter().filter(|(token, _)| !token.as_bytes().contains(&0)) {
+            let at = (codes.len() as u32, code.chars().count() as u32);
+            codes.extend(code.chars());
+            if token.len() <= SHORT {
+                short.insert(Key::of(token.as_bytes()), at);
+            } else {
+                long.insert(token.into_bytes().into_boxed_slice(), at);
+            }
+        }
+        Tokenizer {
+            short,
+            long,
+            codes,
+            word,
+            markers,
+        }
+    }
+
+    /// `detector.text._tokens` of casefolded text.
     pub fn tokens(&self, folded: &str) -> Vec<char> {
-        let mut b: Vec<u8> = folded.bytes().map(|x| TRANSLATE[x as usize]).collect();
+        let mut b = Vec::with_capacity(folded.len() + 1);
+        b.extend(folded.bytes().map(translate));
         b.push(b' ');
         let g = Gate::of(&b);
         let m = &self.markers;
@@ -120,10 +189,20 @@ impl Tokenizer {
         if std::str::from_utf8(&b).is_err() {
             b = String::from_utf8_lossy(&b).into_owned().into_bytes();
         }
-        let mut out = Vec::with_capacity(b.len() / 4);
-        bytes_pass::split_py_space(&b, |token| match self.table.get(token) {
-            Some(code) => out.extend_from_slice(code),
-            None => out.push(self.word),
+        let n = b.len();
+        b.resize(n + SHORT, 0);
+        let mut out = Vec::with_capacity(n / 2);
+        bytes_pass::split_py_space(&b[..n], |r| {
+            let code = if r.len() <= SHORT {
+                self.short.get(&Key::at(&b, r))
+            } else {
+                self.long.get(&b[r])
+            };
+            match code {
+                Some(&(start, 1)) => out.push(self.codes[start as usize]),
+                Some(&(start, len)) => out.extend_from_slice(&self.codes[start as usize..(start + len) as usize]),
+                None => out.push(self.word),
+            }
         });
         out
     }
