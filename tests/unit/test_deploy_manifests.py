@@ -163,4 +163,5 @@ def test_compose_services() -> None:
         assert svc["command"][0] == "detector"
         env = svc["environment"]
         assert {"DETECTOR_KAFKA_BOOTSTRAP", "DETECTOR_REDIS_URL", "DETECTOR_PARTITIONS"} <= env.keys()
+        assert "@" not in env["DETECTOR_REDIS_URL"] and env["DETECTOR_REDIS_PASSWORD"]   # no secret in the URL
     assert "SLACK_WEBHOOK_URL_FILE" in services["notifier"]["environment"]
