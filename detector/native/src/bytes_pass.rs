@@ -170,18 +170,25 @@ pub fn mask64(chunk: &[u8], f: impl Fn(u8) -> bool) -> u64 {
     })
 }
 
+/// The positions of `b` holding a byte that satisfies `f`, in order, from a mask per 64-byte chunk.
+#[inline]
+pub fn positions<'a>(b: &'a [u8], f: impl Fn(u8) -> bool + Copy + 'a) -> impl Iterator<Item = usize> + 'a {
+    b.chunks(64).enumerate().flat_map(move |(c, chunk)| {
+        let mut bits = mask64(chunk, f);
+        std::iter::from_fn(move || {
+            (bits != 0).then(|| {
+                let j = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                64 * c + j
+            })
+        })
+    })
+}
+
 /// The first position at or after `p` holding a byte that satisfies `f`, 64 bytes at a time.
 #[inline]
-fn next_where(b: &[u8], mut p: usize, f: impl Fn(u8) -> bool + Copy) -> usize {
-    while p < b.len() {
-        let chunk = &b[p..b.len().min(p + 64)];
-        let found = mask64(chunk, f);
-        if found != 0 {
-            return p + found.trailing_zeros() as usize;
-        }
-        p += chunk.len();
-    }
-    b.len()
+fn next_where(b: &[u8], p: usize, f: impl Fn(u8) -> bool + Copy) -> usize {
+    positions(&b[p.min(b.len())..], f).next().map_or(b.len(), |i| p + i)
 }
 
 /// The first start at or after `p` whose `needle` can begin within `span` bytes after it: a
@@ -247,23 +254,17 @@ pub fn space_marks(b: &[u8], newline: &[u8]) -> Vec<u8> {
     let marker_first = newline.first().copied().unwrap_or(0);
     let mut out = Vec::with_capacity(b.len() + b.len() / 8);
     let mut copied = 0;
-    // the marks in order, from a mask per 64-byte chunk
-    for (c, chunk) in b.chunks(64).enumerate() {
-        let mut marks = mask64(chunk, |x| matches!(x, b'\n' | b'!' | b':' | b'.' | b'?'));
-        while marks != 0 {
-            let i = 64 * c + marks.trailing_zeros() as usize;
-            marks &= marks - 1;
-            out.extend_from_slice(&b[copied..i]);
-            if b[i] == b'\n' {
-                out.extend_from_slice(newline);
-            } else {
-                if spaced(b, i, marker_first) {
-                    out.push(b' ');
-                }
-                out.push(b[i]);
+    for i in positions(b, |x| matches!(x, b'\n' | b'!' | b':' | b'.' | b'?')) {
+        out.extend_from_slice(&b[copied..i]);
+        if b[i] == b'\n' {
+            out.extend_from_slice(newline);
+        } else {
+            if spaced(b, i, marker_first) {
+                out.push(b' ');
             }
-            copied = i + 1;
+            out.push(b[i]);
         }
+        copied = i + 1;
     }
     out.extend_from_slice(&b[copied..]);
     out
@@ -304,23 +305,17 @@ fn may_be_space(x: u8) -> bool {
 /// ranges of `b`.
 pub fn split_py_space(b: &[u8], mut each: impl FnMut(Range<usize>)) {
     let mut start = 0;
-    // the bytes that may start whitespace, from a mask per 64-byte chunk (a multi-byte space's
-    // continuation bytes are never among them)
-    for (c, chunk) in b.chunks(64).enumerate() {
-        let mut candidates = mask64(chunk, may_be_space);
-        while candidates != 0 {
-            let i = 64 * c + candidates.trailing_zeros() as usize;
-            candidates &= candidates - 1;
-            // every ASCII candidate is one whitespace byte
-            let n = if b[i] < 0x80 { 1 } else { py_space_len(b, i) };
-            if n == 0 {
-                continue;
-            }
-            if i > start {
-                each(start..i);
-            }
-            start = i + n;
+    // a multi-byte space's continuation bytes are never among the bytes that may start one
+    for i in positions(b, may_be_space) {
+        // every ASCII candidate is one whitespace byte
+        let n = if b[i] < 0x80 { 1 } else { py_space_len(b, i) };
+        if n == 0 {
+            continue;
         }
+        if i > start {
+            each(start..i);
+        }
+        start = i + n;
     }
     if b.len() > start {
         each(start..b.len());

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use rustc_hash::FxHashMap;
 
 use crate::bytes_pass::{
-    self, code_at, email_at, mask64, next_code, next_email, next_quote, next_url, quote_at, space_marks, sub, url_at,
-    OPEN_QUOTES,
+    self, code_at, email_at, next_code, next_email, next_quote, next_url, positions, quote_at, space_marks, sub,
+    url_at, OPEN_QUOTES,
 };
 
 /// Marker byte strings written into the text before tokenising (`_M_CODE`, `_M_URL`, `_M_QUOTE`,
@@ -116,19 +116,8 @@ impl Gate {
     fn of(b: &[u8]) -> Gate {
         let bits = b.iter().fold(0u8, |acc, &x| acc | gate_bit(x));
         let colon_slash = bits & (COLON | SLASH) == COLON | SLASH && {
-            // the gate bytes in order, from a mask per 64-byte chunk
             let mut prev = 0u8;
-            b.chunks(64).enumerate().any(|(c, chunk)| {
-                let mut gate = mask64(chunk, in_gate);
-                while gate != 0 {
-                    let x = b[64 * c + gate.trailing_zeros() as usize];
-                    gate &= gate - 1;
-                    if std::mem::replace(&mut prev, x) == b':' && x == b'/' {
-                        return true;
-                    }
-                }
-                false
-            })
+            positions(b, in_gate).any(|i| std::mem::replace(&mut prev, b[i]) == b':' && b[i] == b'/')
         };
         Gate { bits, colon_slash }
     }
