@@ -11,6 +11,9 @@ Each kernel is the compiled twin of one Python reference function, built by ``ma
 * ``FeatureKernel`` -- everything :func:`detector.features.extract` derives from the user turn in
   one call: the three kernels above, :func:`detector.text.dominant_script`, the prompt and skeleton
   fingerprints and the SimHash (with the memoised system prompt's ``SystemPart``);
+* ``RequestKernel`` -- all of :func:`detector.features.extract` around ``FeatureKernel``: the
+  message structure, parameter, turn and shape bits and the identifier hashes, returning the
+  ``EventFeatures``;
 * ``RecordKernel`` -- :func:`detector.parse.check_record` for plainly valid records (it defers
   every other record to the Python reference, which writes the rejection).
 

@@ -77,6 +77,22 @@ def _system_view(system: str) -> _SystemView:
     return _SystemView(a, joined_fingerprint(a) if a.norm_bytes else 0, system_signals(a.norm), part)
 
 
+def system_view_of(system: str | None) -> _SystemView:
+    """The memoised view of a request's system prompt (capped; ``""`` when it has none)."""
+    return _system_view(cap(system) if system else "")
+
+
+_REQUEST: Any = (compiled.kernel("RequestKernel", _KERNEL, {s.name: int(s) for s in signals.Signal},
+                                 (signals.WIDE_BIAS_TOKENS, signals.TEMPLATE_MAX_CHARS, signals.DOMAIN_SHIFT,
+                                  text.MAX_ANALYSED_CHARS),
+                                 {"features_class": EventFeatures, "system_view": system_view_of, "cap": cap,
+                                  "template_only": signals.template_only, "output_signals": output_signals,
+                                  "ip_prefix": ip_prefix, "ua_family": ua_family, "fingerprint": fingerprint,
+                                  "hash_str": hash_str})
+                 if _KERNEL is not None else None)
+"""All of :func:`extract` compiled around ``_KERNEL`` (:mod:`detector.compiled`), None when not built."""
+
+
 _Turn = tuple[str, int, int, int, int, int, int, int]
 """(norm, prompt_fp, skeleton_fp, skeleton_sig, norm_fp, text flags, script, domain) of a user turn."""
 
@@ -120,10 +136,10 @@ def extract(ev: Event) -> EventFeatures:
     last one fixed looks more repetitive than it is, and the reverse. Assumes the event was
     validated by :mod:`detector.parse`.
 
-    Cost: one call into the compiled kernel for the user turn (analysis, script, text signals,
-    domain, fingerprints, SimHash: linear in the capped text), memoised work for the system prompt,
-    user agent and IP, and a few Python comparisons for the parameter bits. Without the kernel the
-    Python reference costs about four times as much.
+    Cost: one call into the compiled kernel (``RequestKernel``: the user turn's analysis, script,
+    text signals, domain, fingerprints and SimHash, linear in the capped text, and every request
+    bit around it), memoised work for the system prompt, user agent and IP. Without the kernel the
+    Python reference costs about six times as much.
 
     >>> from detector.record import Message
     >>> ev = Event(ts_ms=1_764_165_787_412, api_key_id="key_7f3a", client_ip="203.0.113.9",
@@ -139,9 +155,11 @@ def extract(ev: Event) -> EventFeatures:
     >>> f.skeleton_fp == fingerprint(skeleton("Question: Who wrote Hamlet?\\nThink step by step."))
     True
     """
+    if _REQUEST is not None and compiled.ON and (features := _REQUEST.extract(ev)) is not None:
+        return features  # type: ignore[no-any-return]
     last = last_user_message(ev)
     user = (last.content or "") if last is not None else ""
-    s = _system_view(cap(ev.system) if ev.system else "")
+    s = system_view_of(ev.system)
     norm, prompt_fp, skeleton, sig, norm_fp, text_flags, script, domain = _turn(user, s, uses_tools(ev))
     input_tokens = estimated_input_tokens(ev, len(user))
     flags = (parameter_signals(ev, input_tokens) | turn_signals(ev, norm) | text_flags | s.flags

@@ -69,9 +69,9 @@ class Signal(IntFlag):
 # Plain ints for the hot path: IntFlag arithmetic builds enum objects (~1 µs per operation).
 _COT, _REVERSE, _RUBRIC, _EMPTY, _TEMPLATE, _META, _PROBE, _LOGPROBS, _ONE, _MULTI, _TOOLS, _THINK, \
     _LONG, _NON_EN, _SYS_EXPLAIN, _CENSOR = (int(s) for s in list(Signal)[:16])
-_DOMAIN_SHIFT = 15
+DOMAIN_SHIFT = 15
 _SINGLE, _REASONED, _GREEDY, _WIDE_BIAS = (int(s) for s in list(Signal)[23:27])
-_WIDE_BIAS_TOKENS = 8
+WIDE_BIAS_TOKENS = 8
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ _TEMPLATE_RE = re.compile(
     r"|#{2,4} ?(?:instruction|response|input|human|assistant|user|system)s? ?:?"
     r"|(?:human|user|assistant|system|model|bot|gpt) ?:"
 )
-_TEMPLATE_MAX_CHARS = 96  # a template-only turn is a few markers; longer text is a real prompt
+TEMPLATE_MAX_CHARS = 96  # a template-only turn is a few markers; longer text is a real prompt
 _ROLE_WORDS = frozenset(("", "user", "assistant", "system", "model", "human", "bot", "gpt"))
 
 # Latin-script text with a non-English function-word profile (es, fr, de, it, pt, nl).
@@ -266,10 +266,10 @@ def _latin_non_english(user_text_norm: str, user_tokens: str) -> bool:
     return foreign >= 2 and 2 * foreign > len(hits)
 
 
-def _template_only(user_text_norm: str) -> bool:
+def template_only(user_text_norm: str) -> bool:
     """True when the text is made of chat-template markers and role words only."""
     t = user_text_norm
-    if len(t) > _TEMPLATE_MAX_CHARS or not ("<" in t or "[" in t or "#" in t or ":" in t):
+    if len(t) > TEMPLATE_MAX_CHARS or not ("<" in t or "[" in t or "#" in t or ":" in t):
         return False
     rest, n = _TEMPLATE_RE.subn(" ", user_text_norm)
     return n > 0 and rest.strip(" :.-#*|>").strip() in _ROLE_WORDS
@@ -339,13 +339,13 @@ def shape_signals(ev: Event, domain: int) -> int:
     >>> Signal(shape_signals(Event(0, "k", temperature=0.0, messages=(Message("user", "hi"),)), Domain.CHAT))
     <Signal.DOMAIN_CHAT|SINGLE_SHOT|GREEDY: 44040192>
     """
-    flags = 1 << (_DOMAIN_SHIFT + domain) if domain else 0
+    flags = 1 << (DOMAIN_SHIFT + domain) if domain else 0
     messages = ev.messages
     if messages and all(m.role == "user" for m in messages):
         flags |= _SINGLE
     if ev.temperature is not None and ev.temperature <= 0.1:
         flags |= _GREEDY
-    if max(len(ev.logit_bias_ids), ev.logit_bias_size or 0) > _WIDE_BIAS_TOKENS:
+    if max(len(ev.logit_bias_ids), ev.logit_bias_size or 0) > WIDE_BIAS_TOKENS:
         flags |= _WIDE_BIAS
     return flags
 
@@ -396,7 +396,7 @@ def turn_signals(ev: Event, user_text_norm: str) -> int:
         return 0
     if not user_text_norm:
         return _EMPTY
-    if _template_only(user_text_norm):
+    if template_only(user_text_norm):
         return _EMPTY | _TEMPLATE
     return 0
 

@@ -28,7 +28,7 @@ from detector.features import extract
 from detector.offline.replay import open_lines, parse_lines
 from detector.offline.simulate import simulate
 from detector.pipeline import Detector
-from detector.record import Event
+from detector.record import Event, Message
 from detector.text import KEEP_WORDS, analyse, analyse_folded, cap
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
@@ -276,6 +276,51 @@ def test_turn_features_fall_back_on_a_lone_surrogate(t: str) -> None:
     native = features._turn(t, view, False)
     with compiled.python_reference():
         assert native == features._turn(t, view, False)
+
+
+# Whole requests: the message structures turn_signals, shape_signals and the head fingerprint
+# read (prefill, tool results, empty and unlogged turns, template markers, repeated openings),
+# every parameter rule on both sides of its bound, logged answers with and without worked
+# steps, and identifiers with a lone surrogate.
+ROLES = ("user", "assistant", "tool", "system", "developer")
+CONTENTS = (None, "", "   ", "<|im_start|>user", "[INST]", "### Instruction:", "user:", "Think step by step.",
+            "Fix the failing test in utils.py", "x" * 5000, "Rate this answer 1-10: \ud83d", "東京について教えて")
+OUTPUTS = (None, "", "Paris.", "1. add\n2. carry\n3. done", "<think>a</think>", "x = 1\ny = 2\nz = 3")
+messages_st = st.lists(st.tuples(st.sampled_from(ROLES), st.sampled_from(CONTENTS) | turn_texts), max_size=5).map(
+    lambda ms: tuple(Message(r, c) for r, c in ms))
+small = st.none() | st.integers(0, 3) | st.integers(1020, 1030) | st.integers(0, 5000)
+events = st.builds(
+    Event, ts_ms=st.integers(0, 2**41), api_key_id=st.sampled_from(["k1", "key_\u00e9"]),
+    request_id=st.none() | st.sampled_from(["r-1", "", "r-\ud800"]), account_id=st.none() | st.just("a1"),
+    end_user_id=st.none() | st.sampled_from(["u1", "", "u-\udfff", "ü"]),
+    client_ip=st.none() | st.sampled_from(["203.0.113.9", "2001:db8::1", "::ffff:10.0.0.1", "bad", ""]),
+    user_agent=st.none() | st.sampled_from(["openai-python/1.2.3", "Mozilla/5.0 (X11)", "", "curl"]),
+    model=st.none() | st.sampled_from(["", "m-1"]), status=st.none() | st.sampled_from([0, 200, 429]),
+    input_tokens=small, output_tokens=small, reasoning_tokens=small, max_tokens=small, n=small, tools=small,
+    thinking_budget=small, top_logprobs=small, logit_bias_size=small,
+    temperature=st.none() | st.sampled_from([0.0, 0.1, 0.1000001, 1.0]), logprobs=st.none() | st.booleans(),
+    system=st.none() | st.sampled_from(SYSTEMS + ("sys \ud800",)), messages=messages_st,
+    output=st.sampled_from(OUTPUTS),
+    logit_bias_ids=st.lists(st.integers(-(2**70), 2**70), max_size=12).map(lambda ids: tuple(sorted(ids))))
+
+
+@PROPS
+@given(events)
+def test_request_kernel_equals_reference_on_any_request(ev: Event) -> None:
+    native = extract(ev)
+    with compiled.python_reference():
+        reference = extract(ev)
+    assert native == reference
+
+
+def test_request_kernel_takes_plain_requests() -> None:
+    ev = Event(1_000, "k", client_ip="203.0.113.9", user_agent="openai-python/1.2.3", end_user_id="u1",
+               request_id="r1", output="1. a\n2. b\n3. c", logit_bias_ids=(5, 9), logprobs=True,
+               messages=(Message("user", "hi"), Message("assistant", "hello"), Message("user", "Think step by step")))
+    assert features._REQUEST.extract(ev) == extract(ev)
+    lone = Event(1_000, "k", messages=(Message("user", "Rate this \ud83d"),))
+    assert features._REQUEST.extract(lone) is None  # a lone surrogate: the reference decides
+    assert extract(lone).prompt_chars == 11
 
 
 def _strings(value: Any) -> Iterator[str]:

@@ -68,15 +68,6 @@ fn caseless_bits(py: Python<'_>) -> PyResult<Vec<u64>> {
     Ok(bits)
 }
 
-impl FeatureKernel {
-    /// `str.casefold` of `text` done here when it is: ASCII lowercase, every other character
-    /// being one the table says casefolding leaves as it is; `None` otherwise.
-    fn fold_here(&self, text: &str) -> Option<String> {
-        let caseless = |c: char| (c as u32) < BMP && self.caseless[c as usize / 64] >> (c as usize % 64) & 1 != 0;
-        (text.is_ascii() || text.chars().all(|c| c.is_ascii() || caseless(c))).then(|| text.to_ascii_lowercase())
-    }
-}
-
 #[pymethods]
 impl FeatureKernel {
     /// From the kernels `detector.text`, `detector.signals` and `detector.domains` built.
@@ -103,11 +94,7 @@ impl FeatureKernel {
     }
 
     /// The user turn's features (`Turn`) from its capped text `capped`, the system part, whether
-    /// the request uses tools and the turn's full length in characters. Text whose non-ASCII
-    /// characters all casefold to themselves is casefolded here (ASCII lowercase is what
-    /// `str.casefold` does to ASCII); other text by `str.casefold` itself. `None` when the text is
-    /// not valid UTF-8 (a lone surrogate): the caller then runs the Python reference. Fails only
-    /// if `casefold` or a phrase pattern's `search` raises.
+    /// the request uses tools and the turn's full length in characters (see `FeatureKernel::turn_of`).
     fn turn<'py>(
         &self,
         py: Python<'py>,
@@ -116,6 +103,60 @@ impl FeatureKernel {
         tools: bool,
         chars: usize,
     ) -> PyResult<Option<Turn<'py>>> {
+        Ok(self.turn_of(py, capped, system.get(), tools, chars)?.map(|t| {
+            (
+                t.norm,
+                t.prompt_fp,
+                t.skeleton_fp,
+                t.signature,
+                t.norm_fp,
+                t.flags,
+                t.script,
+                t.domain,
+            )
+        }))
+    }
+}
+
+/// What `FeatureKernel::turn_of` derives from a user turn (the fields of `Turn`).
+pub struct TurnOf<'py> {
+    pub norm: Bound<'py, PyString>,
+    pub prompt_fp: u64,
+    pub skeleton_fp: u64,
+    pub signature: u64,
+    pub norm_fp: u64,
+    pub flags: u32,
+    pub script: u8,
+    pub domain: u8,
+}
+
+impl FeatureKernel {
+    /// The seeded xxh3 of `bytes` (`detector.text.hash_str` of UTF-8 text).
+    pub fn hash(&self, bytes: &[u8]) -> u64 {
+        self.text.get().hash(bytes)
+    }
+
+    /// `str.casefold` of `text` done here when it is: ASCII lowercase, every other character
+    /// being one the table says casefolding leaves as it is; `None` otherwise.
+    fn fold_here(&self, text: &str) -> Option<String> {
+        let caseless = |c: char| (c as u32) < BMP && self.caseless[c as usize / 64] >> (c as usize % 64) & 1 != 0;
+        (text.is_ascii() || text.chars().all(|c| c.is_ascii() || caseless(c))).then(|| text.to_ascii_lowercase())
+    }
+
+    /// The user turn's features from its capped text `capped`, the system part, whether the
+    /// request uses tools and the turn's full length in characters. Text whose non-ASCII
+    /// characters all casefold to themselves is casefolded here (ASCII lowercase is what
+    /// `str.casefold` does to ASCII); other text by `str.casefold` itself. `None` when the text is
+    /// not valid UTF-8 (a lone surrogate): the caller then runs the Python reference. Fails only
+    /// if `casefold` or a phrase pattern's `search` raises.
+    pub fn turn_of<'py>(
+        &self,
+        py: Python<'py>,
+        capped: &Bound<'py, PyString>,
+        system: &SystemPart,
+        tools: bool,
+        chars: usize,
+    ) -> PyResult<Option<TurnOf<'py>>> {
         let Ok(text) = capped.to_str() else {
             return Ok(None);
         };
@@ -128,7 +169,7 @@ impl FeatureKernel {
             folded_obj = capped.call_method0(intern!(py, "casefold"))?.cast_into::<PyString>()?;
             folded_obj.to_str()?
         };
-        let (kernel, system) = (self.text.get(), system.get());
+        let kernel = self.text.get();
         let a = kernel.analysed(text);
         let norm = utf8(&a.norm);
         let norm_obj = PyString::new(py, norm);
@@ -151,15 +192,15 @@ impl FeatureKernel {
             return Ok(None);
         };
         let norm_fp = if a.norm.is_empty() { 0 } else { kernel.hash(&a.norm) };
-        Ok(Some((
-            norm_obj,
-            joined,
+        Ok(Some(TurnOf {
+            norm: norm_obj,
+            prompt_fp: joined,
             skeleton_fp,
             signature,
             norm_fp,
             flags,
             script,
             domain,
-        )))
+        }))
     }
 }

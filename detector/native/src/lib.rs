@@ -4,6 +4,7 @@
 //! `TextSignals` (`signals.rs`): `detector.signals.text_signals`. `FeatureKernel` (`features.rs`):
 //! everything `detector.features.extract` derives from the user turn, in one call per event.
 //! `RecordKernel` (`record.rs`): `detector.parse.check_record` for plainly valid records.
+//! `RequestKernel` (`request.rs`): all of `detector.features.extract`, around `FeatureKernel`.
 //!
 //! `TextKernel` is a byte-for-byte port of the Python reference in `detector/text.py`
 //! (`_normalise_bytes`, `_tokens`, `_slots`). The token table and the placeholder codes are
@@ -22,6 +23,7 @@ mod bytes_pass;
 mod domain;
 mod features;
 mod record;
+mod request;
 mod script;
 mod signals;
 mod skeleton;
@@ -183,5 +185,6 @@ fn detector_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<features::FeatureKernel>()?;
     m.add_class::<features::SystemPart>()?;
     m.add_class::<record::RecordKernel>()?;
+    m.add_class::<request::RequestKernel>()?;
     Ok(())
 }
