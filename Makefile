@@ -44,12 +44,19 @@ bench: install
 eval: install
 	$(BIN)/detector eval --matrix --corpora $(CORPORA) --cache $(OUT)/matrix
 
+# The compiled kernel's own Rust unit tests (debug build, ~15 s). Without cargo on the PATH (maturin
+# then built the kernel with a toolchain of its own) they cannot run, and this says so.
+RUST_TESTS := if command -v cargo >/dev/null; then cargo test -q --lib --manifest-path $(NATIVE)/Cargo.toml; \
+	else echo "WARNING: cargo not on PATH: the Rust unit tests of $(NATIVE) did not run" >&2; fi
+
 # Unit tests only (no services).
 test-unit: install
+	$(RUST_TESTS)
 	$(BIN)/pytest -q tests/unit
 
 # Everything: starts local Kafka (KRaft) and Redis, runs every test, stops what it started.
 test: install
+	$(RUST_TESTS)
 	bash deploy/local/with-services.sh $(BIN)/pytest -q -rs tests
 
 up: install
