@@ -100,9 +100,10 @@ impl Bucket {
         if f.end_user_fp != 0 {
             self.end_user_n += 1;
             self.end_users.add(f.end_user_fp);
-            let session = (f.ts_ms.div_euclid(lay.session_ms) as u64).to_le_bytes();
-            self.user_sessions
-                .add(xxh3_64(&[f.end_user_fp.to_le_bytes(), session].concat()));
+            let mut pair = [0u8; 16]; // struct.pack("<QQ", end user, session slot)
+            pair[..8].copy_from_slice(&f.end_user_fp.to_le_bytes());
+            pair[8..].copy_from_slice(&(f.ts_ms.div_euclid(lay.session_ms) as u64).to_le_bytes());
+            self.user_sessions.add(xxh3_64(&pair));
         }
         self.hours |= 1 << f.ts_ms.div_euclid(lay.hour_ms).rem_euclid(24);
         self.scripts |= 1 << f.script;
