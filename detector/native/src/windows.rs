@@ -319,7 +319,7 @@ impl KeyWindows {
             head_fp: int!("head_fp"),
         };
         let t = &*self.tables;
-        if ev.flags >> t.layout.nsig != 0 || ev.script >= 63 {
+        if ev.flags.checked_shr(t.layout.nsig as u32).unwrap_or(0) != 0 || ev.script >= 63 {
             return Err(PyValueError::new_err(
                 "signal bit or script past the window buckets' range",
             ));
