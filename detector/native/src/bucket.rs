@@ -48,6 +48,14 @@ pub struct Event<'a> {
     pub head_fp: u64,
 }
 
+/// `d[key] = value` of a Python dict kept as a list: a new key goes last, a known one keeps its place.
+pub fn dict_set<K: PartialEq>(d: &mut Vec<(K, i64)>, key: K, value: i64) {
+    match d.iter_mut().find(|e| e.0 == key) {
+        Some(e) => e.1 = value,
+        None => d.push((key, value)),
+    }
+}
+
 /// `detector.windows._bounded_inc`: adds `w` to `key`'s count, or to `other`'s when `key` is new
 /// and `cap` keys are there already.
 pub fn bounded_inc(d: &mut Vec<(String, i64)>, key: &str, w: i64, cap: usize, other: &str) {
@@ -297,17 +305,14 @@ fn read_models(data: &[u8]) -> Result<Vec<(String, i64)>, Bad> {
         let Ok(c) = c.parse::<i64>() else {
             return bad("Bucket", format!("model count {c:?}"));
         };
-        match models.iter_mut().find(|(k, _)| k == m) {
-            Some(e) => e.1 = c,
-            None => models.push((m.to_owned(), c)),
-        }
+        dict_set(&mut models, m.to_owned(), c);
     }
     Ok(models)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::bounded_inc;
+    use super::{bounded_inc, dict_set};
 
     #[test]
     fn bounded_inc_folds_new_keys_past_the_cap_into_other() {
@@ -319,5 +324,14 @@ mod tests {
             .map(|(k, c)| (k.to_owned(), c))
             .to_vec();
         assert_eq!(d, want);
+    }
+
+    #[test]
+    fn dict_set_keeps_a_known_key_in_its_place() {
+        let mut d = Vec::new();
+        for (k, v) in [(3u64, 1), (1, 2), (3, 5)] {
+            dict_set(&mut d, k, v);
+        }
+        assert_eq!(d, [(3, 5), (1, 2)]);
     }
 }

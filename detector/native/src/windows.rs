@@ -27,7 +27,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
-use crate::bucket::{bounded_inc, Bucket, Event, Layout, MAX_SIGNALS};
+use crate::bucket::{bounded_inc, dict_set, Bucket, Event, Layout, MAX_SIGNALS};
 use crate::stats::StatsTables;
 use crate::wire::{bad, framed, unframe, Bad};
 
@@ -86,15 +86,21 @@ type Summary<'py> = (
     String,
 );
 
+/// A Python dict of `items`, in their order.
+fn dict_of<'py, 'a>(
+    py: Python<'py>,
+    items: impl IntoIterator<Item = &'a (String, i64)>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    items.into_iter().try_for_each(|(k, v)| d.set_item(k, v))?;
+    Ok(d)
+}
+
 /// `dict(sorted(models.items()))`.
 fn sorted_models<'py>(py: Python<'py>, models: &[(String, i64)]) -> PyResult<Bound<'py, PyDict>> {
     let mut items: Vec<&(String, i64)> = models.iter().collect();
     items.sort_unstable();
-    let d = PyDict::new(py);
-    for (m, c) in items {
-        d.set_item(m, c)?;
-    }
-    Ok(d)
+    dict_of(py, items)
 }
 
 /// `max(sorted(d), key=d.__getitem__, default="")`: the most frequent value, the smallest on ties.
@@ -251,10 +257,7 @@ impl WindowKernel {
                     .map_err(|_| Bad(format!("signature {s}")))?,
                 c.extract()?,
             );
-            match kw.signatures.iter_mut().find(|e| e.0 == s) {
-                Some(e) => e.1 = c,
-                None => kw.signatures.push((s, c)),
-            }
+            dict_set(&mut kw.signatures, s, c);
         }
         for r in recent.extract::<Vec<String>>()? {
             kw.recent.push(r.parse().map_err(|_| Bad(format!("request id {r}")))?);
@@ -459,11 +462,6 @@ impl KeyWindows {
 
     /// `KeyWindows.to_bytes()`: the same bytes.
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let counts = |d: &[(String, i64)]| -> PyResult<Bound<'py, PyDict>> {
-            let out = PyDict::new(py);
-            d.iter().try_for_each(|(k, v)| out.set_item(k, v))?;
-            Ok(out)
-        };
         let header = PyList::new(
             py,
             [
@@ -471,8 +469,8 @@ impl KeyWindows {
                 self.account_id.clone().into_pyobject(py)?.into_any(),
                 self.account_created_ms.into_pyobject(py)?.into_any(),
                 self.last_ts.into_pyobject(py)?.into_any(),
-                counts(&self.ip_prefixes)?.into_any(),
-                counts(&self.user_agents)?.into_any(),
+                dict_of(py, &self.ip_prefixes)?.into_any(),
+                dict_of(py, &self.user_agents)?.into_any(),
                 self.fine
                     .keys()
                     .copied()
