@@ -15,12 +15,15 @@ Each kernel is the compiled twin of one Python reference function, built by ``ma
   message structure, parameter, turn and shape bits and the identifier hashes, returning the
   ``EventFeatures``;
 * ``RecordKernel`` -- :func:`detector.parse.check_record` for plainly valid records (it defers
-  every other record to the Python reference, which writes the rejection).
+  every other record to the Python reference, which writes the rejection);
+* ``WindowKernel`` -- makes ``KeyWindows``, the twin of :class:`detector.windows.KeyWindows` (one
+  key's buckets and sketches, the same bytes) whose ``summarise`` also computes
+  :func:`detector.summary.bucket_stats` per horizon; built by :mod:`detector.partition`.
 
 A module that has a kernel constructs it once at import with :func:`kernel` (handing over its own
 tables, so each vocabulary has one definition) and calls it only while :data:`ON` is true; else,
 or when the extension is not built, it runs its Python reference. Both give the same bytes: the
-property tests in ``tests/unit/test_native.py`` hold them equal.
+property tests in ``tests/unit/test_native.py`` and ``tests/unit/test_native_windows.py`` hold them equal.
 
 When it fails: with ``DETECTOR_NATIVE=0`` or without the extension, everything still runs, at the
 Python reference's speed. Cost: none beyond one attribute lookup per call.

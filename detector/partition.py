@@ -11,6 +11,10 @@ heartbeats so idle partitions keep closing buckets. An event is *late* when its 
 closed; it is counted in ``late`` and dropped. Keys idle for longer than ``idle_expiry_ms`` are
 dropped from memory at bucket close (the Redis store expires them with a TTL).
 
+A key's state is the compiled twin of :class:`~detector.windows.KeyWindows` (``detector_native``,
+:mod:`detector.compiled`) when it is built and on, else the Python reference: one call per event
+and one per close, the same bytes and the same summaries (``tests/unit/test_native_windows.py``).
+
 >>> p = PartitionState()
 >>> p.watermark_ms
 -1
@@ -19,14 +23,52 @@ dropped from memory at bucket close (the Redis store expires them with a TTL).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
+from detector import compiled, summary, windows
 from detector.config import Config
 from detector.features import EventFeatures
 from detector.levels import Horizon
 from detector.summary import WindowSummary, bucket_stats
-from detector.windows import KeyWindows
+from detector.windows import KeyState, KeyWindows
+
+TOP_SKELETONS = 4
+"""How many of the day's heaviest skeletons a summary carries."""
+
+_KERNEL: Any = compiled.kernel("WindowKernel", *windows.compiled_layout(), *summary.compiled_tables(),
+                               (orjson.dumps, orjson.loads))
+"""The compiled key windows (:mod:`detector.compiled`), None when it is not built."""
+
+_Parts = tuple[dict[str, dict[str, float]], dict[str, int], dict[str, int], list[tuple[int, int]], str, str,
+               list[tuple[int, int]], str]
+"""A closed key's summary fields: stats per horizon, models of the hour and day horizons, the day's top
+skeletons, IP prefix, user agent, signatures, activity."""
+
+
+def new_windows(key: str) -> KeyState:
+    """An empty window state for ``key``: compiled when built and on, else the Python reference."""
+    return _KERNEL.key(key) if _KERNEL is not None and compiled.ON else KeyWindows(key)
+
+
+def load_windows(data: bytes) -> KeyState:
+    """The window state of ``KeyState.to_bytes()`` bytes (written by either implementation)."""
+    return _KERNEL.load(data) if _KERNEL is not None and compiled.ON else KeyWindows.from_bytes(data)
+
+
+def _reference_parts(kw: KeyWindows, start: int, cfg: Config, day: str, hour: str) -> _Parts:
+    """:meth:`KeyWindows.close` and the summary fields derived from it (what the compiled
+    ``summarise`` returns in one call)."""
+    merged = kw.close(start, cfg.fine_bucket_ms, cfg.coarse_bucket_ms, cfg.horizons_ms)
+    return ({h: bucket_stats(b) for h, b in merged.items()},
+            dict(sorted(merged[hour].models.items())),
+            dict(sorted(merged[day].models.items())),
+            merged[day].top_skeletons.top(TOP_SKELETONS),
+            max(sorted(kw.ip_prefixes), key=kw.ip_prefixes.__getitem__, default=""),
+            max(sorted(kw.user_agents), key=kw.user_agents.__getitem__, default=""),
+            sorted(kw.signatures.items(), key=lambda sc: (-sc[1], sc[0])),
+            f"{kw.activity(start - start % cfg.coarse_bucket_ms, max(cfg.horizons_ms.values())):x}")
 
 
 @dataclass(slots=True)
@@ -42,7 +84,7 @@ class PartitionState:
     """All key windows of one partition plus its event-time bookkeeping."""
 
     config: Config = field(default_factory=Config)
-    keys: dict[str, KeyWindows] = field(default_factory=dict)
+    keys: dict[str, KeyState] = field(default_factory=dict)
     active: dict[int, set[str]] = field(default_factory=dict)  # open fine bucket start -> keys
     max_ts_ms: int = -1
     watermark_ms: int = -1
@@ -61,11 +103,10 @@ class PartitionState:
             return False
         kw = self.keys.get(f.api_key_id)
         if kw is None:
-            kw = self.keys[f.api_key_id] = KeyWindows(f.api_key_id)
-        if kw.seen(f.request_fp):
+            kw = self.keys[f.api_key_id] = new_windows(f.api_key_id)
+        if not kw.observe(f, fine):
             self.duplicates += 1
             return False
-        kw.add(f, fine)
         keys = self.active.get(start)
         if keys is None:
             keys = self.active[start] = set()
@@ -107,27 +148,22 @@ class PartitionState:
     def _close(self, start: int) -> Epoch:
         cfg = self.config
         end = start + cfg.fine_bucket_ms
+        spans = cfg.horizons_ms
+        day = Horizon.DAY if Horizon.DAY in spans else max(spans, key=spans.__getitem__)
+        hour = Horizon.HOUR if Horizon.HOUR in spans else day
         summaries: list[WindowSummary] = []
         for key in sorted(self.active.pop(start, ())):
             kw = self.keys[key]
-            merged = kw.close(start, cfg.fine_bucket_ms, cfg.coarse_bucket_ms, cfg.horizons_ms)
+            if isinstance(kw, KeyWindows):
+                parts = _reference_parts(kw, start, cfg, day, hour)
+            else:
+                parts = kw.summarise(start, cfg.fine_bucket_ms, cfg.coarse_bucket_ms, spans, day, hour, TOP_SKELETONS)
             self.dirty.add(key)
-            day = merged.get(Horizon.DAY) or merged[max(merged, key=lambda h: cfg.horizons_ms[h])]
-            hour = merged.get(Horizon.HOUR, day)
+            stats, models_1h, models_24h, skeletons, ip_prefix, user_agent, signatures, activity = parts
             summaries.append(WindowSummary(
-                api_key_id=key,
-                epoch_ms=end,
-                account_id=kw.account_id,
-                account_created_ms=kw.account_created_ms,
-                stats={h: bucket_stats(b) for h, b in merged.items()},
-                models_1h=dict(sorted(hour.models.items())),
-                models_24h=dict(sorted(day.models.items())),
-                skeletons=day.top_skeletons.top(4),
-                ip_prefix=max(sorted(kw.ip_prefixes), key=kw.ip_prefixes.__getitem__, default=""),
-                user_agent=max(sorted(kw.user_agents), key=kw.user_agents.__getitem__, default=""),
-                signatures=sorted(kw.signatures.items(), key=lambda sc: (-sc[1], sc[0])),
-                activity=f"{kw.activity(start - start % cfg.coarse_bucket_ms, max(cfg.horizons_ms.values())):x}",
-            ))
+                api_key_id=key, epoch_ms=end, account_id=kw.account_id, account_created_ms=kw.account_created_ms,
+                stats=stats, models_1h=models_1h, models_24h=models_24h, skeletons=skeletons, ip_prefix=ip_prefix,
+                user_agent=user_agent, signatures=signatures, activity=activity))
         self._expire(end)
         return Epoch(end, summaries)
 
@@ -155,5 +191,5 @@ class PartitionState:
             state.active = {int(k): set(v) for k, v in m["active"].items()}
             state.max_ts_ms, state.watermark_ms = m["max_ts_ms"], m["watermark_ms"]
             state.closed_until_ms, state.late = m["closed_until_ms"], m["late"]
-        state.keys = {k: KeyWindows.from_bytes(v) for k, v in sorted(keys.items())}
+        state.keys = {k: load_windows(v) for k, v in sorted(keys.items())}
         return state

@@ -3,7 +3,9 @@
 Window state is a ring of time buckets per API key (100k+ keys, up to ~30 buckets each), written to
 Redis every batch. A sketch here therefore has to be cheap to update in pure Python, small on the
 wire, exactly mergeable across buckets and fully deterministic, so that replay reproduces live state
-byte for byte. Asymptotic elegance comes second. Three sketches cover what the windows need:
+byte for byte. Asymptotic elegance comes second. (The window buckets' compiled twin in
+``detector/native`` ports the three with the same results and bytes.) Three sketches cover what the
+windows need:
 
 :class:`KMV` -- *how many distinct?* (prompts, skeletons, IP prefixes)
     A k-minimum-values (bottom-k, "theta") sketch keeps the ``k`` smallest distinct 64-bit hashes

@@ -36,6 +36,7 @@ AREAS: tuple[tuple[str, ...], ...] = (("domain_code",), ("domain_math",), ("doma
                                       ("domain_document",), ("domain_chat", "domain_prose"))
 _AREA_MIN_SHARE = 0.08
 _AREA_MIN_COUNT = 3
+_AREA_SLACK = 1e-12
 
 
 def breadth(stats: dict[str, float]) -> float:
@@ -48,7 +49,7 @@ def breadth(stats: dict[str, float]) -> float:
     """
     n = stats.get("n", 0.0)
     floor = max(_AREA_MIN_SHARE, _AREA_MIN_COUNT / n) if n else 1.0
-    return float(sum(1 for area in AREAS if sum(stats.get("rate_" + d, 0.0) for d in area) >= floor - 1e-12))
+    return float(sum(1 for area in AREAS if sum(stats.get("rate_" + d, 0.0) for d in area) >= floor - _AREA_SLACK))
 
 
 def bucket_stats(b: Bucket) -> dict[str, float]:
@@ -87,6 +88,13 @@ def bucket_stats(b: Bucket) -> dict[str, float]:
         stats["rate_" + name] = counts[bit] * inv
     stats["domains"] = breadth(stats)
     return stats
+
+
+def compiled_tables() -> tuple[list[str], list[tuple[str, int]], tuple[tuple[str, ...], ...], tuple[float, float, float]]:
+    """What the compiled twin of :func:`bucket_stats` takes over from this module: the keys it
+    computes in order (it checks them against its own), :data:`SIGNAL_BITS`, :data:`AREAS` and
+    :func:`breadth`'s share, count and slack."""
+    return list(bucket_stats(Bucket())), SIGNAL_BITS, AREAS, (_AREA_MIN_SHARE, _AREA_MIN_COUNT, _AREA_SLACK)
 
 
 @dataclass(slots=True)

@@ -16,6 +16,10 @@ is fine: they land in their own still-open bucket). Costs O(1) per event (a few 
 and O(buckets) per close. State per key is bounded: at most 6 fine + 24 coarse buckets, each of a
 bounded size (sketch capacities are fixed), and idle keys are dropped.
 
+This module is the reference: :mod:`detector.partition` runs its compiled twin
+(``detector_native.KeyWindows``, built from :func:`compiled_layout`) when it is built, which keeps
+the same state, writes the same bytes and reads the bytes of either.
+
 >>> from detector.features import EventFeatures
 >>> kw = KeyWindows("k1")
 >>> f = EventFeatures(ts_ms=1_000, api_key_id="k1", account_id=None, account_created_ms=None,
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import orjson
 from xxhash import xxh3_64_intdigest
@@ -49,6 +54,8 @@ _PAIR = struct.Struct("<QQ")
 _xxh = xxh3_64_intdigest
 SLOT_MS = 5 * 60_000
 """Activity resolution: a bucket records which 5-minute slots of its hour had traffic."""
+OTHER = "~other"
+"""The key that counts the values past a bounded dict's cap (models, IP prefixes, user agents)."""
 
 
 def frame(parts: list[bytes]) -> bytes:
@@ -68,11 +75,11 @@ def unframe(data: bytes) -> list[bytes]:
 
 
 def _bounded_inc(d: dict[str, int], key: str, w: int, cap: int) -> None:
-    """Add ``w`` to ``d[key]``; when a new key would exceed ``cap``, fold it into ``"~other"``."""
+    """Add ``w`` to ``d[key]``; when a new key would exceed ``cap``, fold it into :data:`OTHER`."""
     if key in d or len(d) < cap:
         d[key] = d.get(key, 0) + w
     else:
-        d["~other"] = d.get("~other", 0) + w
+        d[OTHER] = d.get(OTHER, 0) + w
 
 
 @dataclass(slots=True)
@@ -229,6 +236,13 @@ class KeyWindows:
             del self.recent[0]
         return False
 
+    def observe(self, f: EventFeatures, fine_ms: int) -> bool:
+        """:meth:`seen` of ``f``'s request id, then :meth:`add` unless seen: whether ``f`` counted."""
+        if self.seen(f.request_fp):
+            return False
+        self.add(f, fine_ms)
+        return True
+
     def add(self, f: EventFeatures, fine_ms: int) -> None:
         """Count ``f`` in its fine bucket (the caller has checked it is not late)."""
         start = f.ts_ms - f.ts_ms % fine_ms
@@ -327,3 +341,32 @@ class KeyWindows:
         for j, h in enumerate(coarse):
             kw.coarse[h] = Bucket.from_bytes(buckets[len(fine) + j])
         return kw
+
+
+class KeyState(Protocol):
+    """One key's window state: a :class:`KeyWindows` or its compiled twin, ``detector_native.KeyWindows``
+    (same methods, same bytes; see :mod:`detector.partition`)."""
+
+    @property
+    def last_ts(self) -> int: ...
+
+    @property
+    def account_id(self) -> str | None: ...
+
+    @property
+    def account_created_ms(self) -> int | None: ...
+
+    def observe(self, f: EventFeatures, fine_ms: int) -> bool: ...
+
+    def to_bytes(self) -> bytes: ...
+
+    def state_bytes(self) -> int: ...
+
+
+def compiled_layout() -> tuple[bytes, tuple[int, int, int, int, int], str, tuple[int, int, int]]:
+    """What the compiled twin of :class:`KeyWindows` takes over from this module: the empty
+    bucket's bytes (its sketch sizes), the caps ``(NSIG, MAX_MODELS, MAX_LINK_VALUES,
+    MAX_SIGNATURES, RECENT_REQUESTS)``, :data:`OTHER` and the hour, activity slot and end-user
+    session lengths in ms."""
+    return (Bucket().to_bytes(), (NSIG, MAX_MODELS, MAX_LINK_VALUES, MAX_SIGNATURES, RECENT_REQUESTS), OTHER,
+            (_HOUR_MS, SLOT_MS, _SESSION_MS))

@@ -5,6 +5,10 @@
 //! everything `detector.features.extract` derives from the user turn, in one call per event.
 //! `RecordKernel` (`record.rs`): `detector.parse.check_record` for plainly valid records.
 //! `RequestKernel` (`request.rs`): all of `detector.features.extract`, around `FeatureKernel`.
+//! `WindowKernel` and `KeyWindows` (`windows.rs`): `detector.windows.KeyWindows`, one key's window
+//! state, with `detector.summary.bucket_stats` (`stats.rs`) at each close; its buckets
+//! (`bucket.rs`) and their sketches (`kmv.rs`, `heavy.rs`, `histogram.rs`) write the reference's
+//! bytes (`wire.rs`), and divide ints as Python does (`true_div.rs`).
 //!
 //! `TextKernel` is a byte-for-byte port of the Python reference in `detector/text.py`
 //! (`_normalise_bytes`, `_tokens`, `_slots`). The token table and the placeholder codes are
@@ -19,16 +23,24 @@
 //! Cost: a few linear passes over at most 4,096 characters and one hash lookup per token; about
 //! a third of the Python reference's time on typical prompts (`docs/design.md` has the figures).
 
+mod bucket;
 mod bytes_pass;
 mod domain;
 mod features;
+mod heavy;
+mod histogram;
+mod kmv;
 mod record;
 mod request;
 mod script;
 mod signals;
 mod skeleton;
 mod slots;
+mod stats;
 mod tokens;
+mod true_div;
+mod windows;
+mod wire;
 
 use std::collections::HashMap;
 
@@ -186,5 +198,7 @@ fn detector_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<features::SystemPart>()?;
     m.add_class::<record::RecordKernel>()?;
     m.add_class::<request::RequestKernel>()?;
+    m.add_class::<windows::WindowKernel>()?;
+    m.add_class::<windows::KeyWindows>()?;
     Ok(())
 }
