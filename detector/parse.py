@@ -423,7 +423,7 @@ _KERNEL: Any = compiled.kernel(
     "RecordKernel",
     [(f.name, None if f.default is MISSING else f.default) for f in dataclass_fields(Event)],
     _kernel_specs(_TOP), _kernel_specs(_USAGE), _kernel_specs(_PARAMS), _ROLES, Message,
-    (TS_MIN_MS, TS_MAX_MS, REFERENCE_WINDOW_MS, MAX_ID_CHARS, MAX_API_KEY_ID_CHARS))
+    (TS_MIN_MS, TS_MAX_MS, REFERENCE_WINDOW_MS, MAX_ID_CHARS, MAX_API_KEY_ID_CHARS, MAX_LOGIT_BIAS_IDS))
 """The compiled fast path of :func:`check_record` (:mod:`detector.compiled`), None when not built."""
 
 

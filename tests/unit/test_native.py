@@ -401,7 +401,9 @@ _VALID = st.fixed_dictionaries(
         "output": st.text(max_size=30),
         "client_ip": st.sampled_from(["203.0.113.7", "203.0.113.7, 10.0.0.2", " , 10.0.0.2", "\u3000a ,b", "2001:db8::1"]),
         "usage": st.fixed_dictionaries({}, optional={k: _TOKENS for k in ("input_tokens", "output_tokens", "reasoning_tokens")}),
-        "params": st.fixed_dictionaries({}, optional=_PARAMS),
+        "params": st.fixed_dictionaries({}, optional={**_PARAMS, "logit_bias": st.dictionaries(
+            st.integers(0, 10**19).map(str) | st.sampled_from(["007", "0", "x"]),
+            st.integers(-100, 100) | st.floats(-100, 100), max_size=12)}),
         "system": st.one_of(st.text(max_size=20), st.none()),
         "messages": st.lists(_MESSAGE, max_size=4),
     })
@@ -470,6 +472,15 @@ _EDGES = [
     {"system": ["a"]}, {"messages": [{"role": "developer", "content": "d"}, {"role": "system", "content": "s"}]},
     {"messages": [{"role": "function", "content": None}]}, {"messages": [{"role": "user", "content": ["a"]}]},
     {"messages": [{"role": "robot", "content": "x"}]}, {"output": 7}, {"end_user_id": None},
+    # logit-bias maps: the kernel takes short decimal ids with number values, the reference the rest
+    {"params": {"logit_bias": {}}}, {"params": {"logit_bias": {"7": 1, "07": 2, "3": -100.5}}},
+    {"params": {"logit_bias": {"9" * 18: 1}}}, {"params": {"logit_bias": {"9" * 19: 1}}},
+    {"params": {"logit_bias": {"x": 1}}}, {"params": {"logit_bias": {"": 1}}}, {"params": {"logit_bias": {"\u0663": 1}}},
+    {"params": {"logit_bias": {"5": True}}}, {"params": {"logit_bias": {"5": "1"}}}, {"params": {"logit_bias": {"5": None}}},
+    {"params": {"logit_bias": [5]}}, {"params": {"logit_bias": None, "logit_bias_size": 3}},
+    {"params": {"logit_bias": {"5": 1, "6": 1}, "logit_bias_size": 40}},
+    {"params": {"logit_bias": {"5": 1}, "logit_bias_size": None}},
+    {"params": {"logit_bias": {str(i): 1 for i in range(parse.MAX_LOGIT_BIAS_IDS + 5, 0, -1)}}},
 ]
 
 
@@ -496,6 +507,12 @@ def test_record_kernel_takes_the_plain_records() -> None:
     event = parse.Event(*values)
     assert event == parse.check_record_reference(record)
     assert (event.client_ip, event.system, event.temperature) == ("203.0.113.7", "be brief\n\nno lists", 1.0)
+    classifier = {**record, "params": {"logprobs": True, "max_tokens": 1, "logit_bias": {"9642": 100, "2822": 100}}}
+    values = parse._KERNEL.check(classifier)
+    assert values is not None
+    event = parse.Event(*values)
+    assert event == parse.check_record_reference(classifier)
+    assert (event.logit_bias_ids, event.logit_bias_size) == ((2822, 9642), 2)
 
 
 def test_every_sample_record_parses_the_same_in_every_format() -> None:

@@ -5,8 +5,9 @@
 //! the role map and the limits come from `detector.parse` at start-up. Any record that is not
 //! plainly valid -- a missing or mistyped field, a value out of range, a timestamp in another
 //! ISO 8601 form than `YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+hh:mm)`, an identifier to truncate, content
-//! given as a list of parts, a `logit_bias` map -- returns `None`, and the Python reference decides
-//! (and writes the rejection). So the kernel never has to agree with Python on an error.
+//! given as a list of parts, a `logit_bias` key other than a decimal id of at most 18 digits --
+//! returns `None`, and the Python reference decides (and writes the rejection). So the kernel
+//! never has to agree with Python on an error.
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -107,6 +108,8 @@ struct Slots {
     client_ip: usize,
     messages: usize,
     system: usize,
+    logit_bias_ids: usize,
+    logit_bias_size: usize,
 }
 
 fn no_field(name: &str) -> PyErr {
@@ -123,7 +126,7 @@ pub struct RecordKernel {
     slots: Slots,
     roles: HashMap<String, Py<PyString>>,
     message: Py<PyAny>,
-    limits: (i64, i64, i64, usize, usize),
+    limits: (i64, i64, i64, usize, usize, usize),
 }
 
 impl RecordKernel {
@@ -198,6 +201,28 @@ impl RecordKernel {
         Some(())
     }
 
+    /// `detector.parse.logit_bias_ids` of a map whose keys are all ASCII-decimal token ids of at
+    /// most 18 digits and whose values are ints or floats: the sorted distinct ids, the smallest
+    /// kept. `None` for any other map (a hashed key, a long id, another value type): the
+    /// reference decides.
+    fn bias_ids(&self, bias: &Bound<'_, PyDict>) -> Option<Vec<u64>> {
+        let mut ids = Vec::with_capacity(bias.len());
+        for (key, value) in bias.iter() {
+            if !(value.is_exact_instance_of::<PyInt>() || value.is_exact_instance_of::<PyFloat>()) {
+                return None;
+            }
+            let key = key.cast::<PyString>().ok()?.to_str().ok()?;
+            if key.is_empty() || key.len() > 18 || !key.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            ids.push(key.parse::<u64>().ok()?);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids.truncate(self.limits.5);
+        Some(ids)
+    }
+
     fn nested<'py>(
         &self,
         py: Python<'py>,
@@ -256,7 +281,7 @@ fn table(py: Python<'_>, slot: &HashMap<String, usize>, specs: Vec<Spec<'_>>) ->
 impl RecordKernel {
     /// `fields`: Event's (name, default) in order; `top`, `usage`, `params`: (source key, Event
     /// field, kind, lo, hi); `roles`: source role -> role; `message`: the Message class; `limits`:
-    /// (ts min, ts max, reference window, identifier chars, api key chars).
+    /// (ts min, ts max, reference window, identifier chars, api key chars, logit-bias ids kept).
     #[new]
     #[allow(clippy::too_many_arguments)] // one argument per table handed over by detector.parse
     fn new<'py>(
@@ -267,7 +292,7 @@ impl RecordKernel {
         params: Vec<Spec<'py>>,
         roles: HashMap<String, String>,
         message: Bound<'py, PyAny>,
-        limits: (i64, i64, i64, usize, usize),
+        limits: (i64, i64, i64, usize, usize, usize),
     ) -> PyResult<Self> {
         let slot: HashMap<String, usize> = fields
             .iter()
@@ -281,6 +306,8 @@ impl RecordKernel {
             client_ip: at("client_ip")?,
             messages: at("messages")?,
             system: at("system")?,
+            logit_bias_ids: at("logit_bias_ids")?,
+            logit_bias_size: at("logit_bias_size")?,
         };
         Ok(RecordKernel {
             top: table(py, &slot, top)?,
@@ -329,12 +356,19 @@ impl RecordKernel {
         self.fill(py, &mut out, obj, &self.top)?;
         self.nested(py, &mut out, obj, intern!(py, "usage"), &self.usage)?;
         if let Some(params) = self.nested(py, &mut out, obj, intern!(py, "params"), &self.params)? {
-            if params
+            if let Some(bias) = params
                 .get_item(intern!(py, "logit_bias"))
                 .ok()?
-                .is_some_and(|b| !b.is_none())
+                .filter(|b| !b.is_none())
             {
-                return None;
+                let bias = bias
+                    .cast_into::<PyDict>()
+                    .ok()
+                    .filter(|d| d.is_exact_instance_of::<PyDict>())?;
+                out[self.slots.logit_bias_ids] = PyTuple::new(py, self.bias_ids(&bias)?).ok()?.into_any();
+                if out[self.slots.logit_bias_size].is_none() {
+                    out[self.slots.logit_bias_size] = bias.len().into_pyobject(py).ok()?.into_any();
+                }
             }
         }
         let ip_slot = self.slots.client_ip;
