@@ -11,7 +11,7 @@ per field, so a 1 MB prompt costs the same as a 16 KB one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 from xxhash import xxh3_64_intdigest
@@ -53,6 +53,13 @@ class EventFeatures:
     head_fp: int = 0        # xxh3-64 of the conversation's first user turn: equal along one conversation
     request_fp: int = 0     # xxh3-64 of request_id, 0 when absent (drops retried duplicates)
 
+
+
+FEATURE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EventFeatures))
+"""The :class:`EventFeatures` field names in order: the values of a keyed row (:mod:`detector.stages.records`)."""
+
+ROW_HEAD = 3
+"""Items before the feature values in a keyed row: source offset, index in its message, ``pre`` watermark."""
 
 class _SystemView(NamedTuple):
     analysis: Analysis

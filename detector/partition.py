@@ -29,7 +29,7 @@ import orjson
 
 from detector import compiled, summary, windows
 from detector.config import Config
-from detector.features import EventFeatures
+from detector.features import FEATURE_FIELDS, ROW_HEAD, EventFeatures
 from detector.levels import Horizon
 from detector.summary import WindowSummary, bucket_stats
 from detector.windows import KeyState, KeyWindows
@@ -38,8 +38,10 @@ TOP_SKELETONS = 4
 """How many of the day's heaviest skeletons a summary carries."""
 
 _KERNEL: Any = compiled.kernel("WindowKernel", *windows.compiled_layout(), *summary.compiled_tables(),
-                               (orjson.dumps, orjson.loads))
+                               (orjson.dumps, orjson.loads), list(FEATURE_FIELDS))
 """The compiled key windows (:mod:`detector.compiled`), None when it is not built."""
+
+_TS, _KEY = ROW_HEAD + FEATURE_FIELDS.index("ts_ms"), ROW_HEAD + FEATURE_FIELDS.index("api_key_id")
 
 _Parts = tuple[dict[str, dict[str, float]], dict[str, int], dict[str, int], list[tuple[int, int]], str, str,
                list[tuple[int, int]], str]
@@ -96,24 +98,32 @@ class PartitionState:
     def add(self, f: EventFeatures) -> bool:
         """Count one event; returns False if its bucket has closed (counted in ``late``) or its
         request id repeats one of the key's last few (counted in ``duplicates``)."""
+        return self._count(f.ts_ms, f.api_key_id, f, False)
+
+    def add_row(self, row: list[Any]) -> bool:
+        """:meth:`add` of a keyed row ``[offset, index, pre, *EventFeatures values]`` (as
+        :func:`~detector.stages.records.decode_keyed` gives it), without building the features."""
+        return self._count(row[_TS], row[_KEY], row, True)
+
+    def _count(self, ts: int, key: str, item: Any, row: bool) -> bool:
         fine = self.config.fine_bucket_ms
-        start = f.ts_ms - f.ts_ms % fine
+        start = ts - ts % fine
         if start < self.closed_until_ms:
             self.late += 1
             return False
-        kw = self.keys.get(f.api_key_id)
+        kw = self.keys.get(key)
         if kw is None:
-            kw = self.keys[f.api_key_id] = new_windows(f.api_key_id)
-        if not kw.observe(f, fine):
+            kw = self.keys[key] = new_windows(key)
+        if not (kw.observe_row(item, fine) if row else kw.observe(item, fine)):
             self.duplicates += 1
             return False
         keys = self.active.get(start)
         if keys is None:
             keys = self.active[start] = set()
-        keys.add(f.api_key_id)
-        self.dirty.add(f.api_key_id)
-        if f.ts_ms > self.max_ts_ms:
-            self.max_ts_ms = f.ts_ms
+        keys.add(key)
+        self.dirty.add(key)
+        if ts > self.max_ts_ms:
+            self.max_ts_ms = ts
         return True
 
     def next_close_ms(self) -> int:

@@ -20,7 +20,7 @@ This module is the reference: :mod:`detector.partition` runs its compiled twin
 (``detector_native.KeyWindows``, built from :func:`compiled_layout`) when it is built, which keeps
 the same state, writes the same bytes and reads the bytes of either.
 
->>> from detector.features import EventFeatures
+>>> from detector.features import ROW_HEAD, EventFeatures
 >>> kw = KeyWindows("k1")
 >>> f = EventFeatures(ts_ms=1_000, api_key_id="k1", account_id=None, account_created_ms=None,
 ...     prompt_fp=1, skeleton_fp=2, skeleton_sig=3, system_fp=0, flags=0, script=0, prompt_chars=40,
@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 from xxhash import xxh3_64_intdigest
 
-from detector.features import EventFeatures
+from detector.features import ROW_HEAD, EventFeatures
 from detector.sketches import KMV, HeavyHitters, LogHistogram
 
 NSIG = 32
@@ -243,6 +243,10 @@ class KeyWindows:
         self.add(f, fine_ms)
         return True
 
+    def observe_row(self, row: list[Any], fine_ms: int) -> bool:
+        """:meth:`observe` of a keyed row ``[offset, index, pre, *EventFeatures values]``."""
+        return self.observe(EventFeatures(*row[ROW_HEAD:]), fine_ms)
+
     def add(self, f: EventFeatures, fine_ms: int) -> None:
         """Count ``f`` in its fine bucket (the caller has checked it is not late)."""
         start = f.ts_ms - f.ts_ms % fine_ms
@@ -357,6 +361,8 @@ class KeyState(Protocol):
     def account_created_ms(self) -> int | None: ...
 
     def observe(self, f: EventFeatures, fine_ms: int) -> bool: ...
+
+    def observe_row(self, row: list[Any], fine_ms: int) -> bool: ...
 
     def to_bytes(self) -> bytes: ...
 

@@ -4,7 +4,9 @@ Two kinds travel between the stages (``xd-keyed`` and ``xd-summaries`` in live, 
 :mod:`detector.stages.pipeline`):
 
 * :class:`KeyedMessage` -- feature rows of one source partition for one key partition, with the
-  source's event-time bookkeeping (see :mod:`detector.stages.ingest`)::
+  source's event-time bookkeeping (see :mod:`detector.stages.ingest`); read back as
+  :class:`KeyedRows`, whose rows stay the flat lists below (the windows read them without building
+  an :class:`~detector.features.EventFeatures` per row)::
 
       {"v": 1, "s": source, "t0": first ts, "hb": heartbeat, "c": last source offset, "i": 0|1,
        "cols": ["ts_ms", "api_key_id", ...], "rows": [[src offset, index, pre, *values], ...]}
@@ -20,15 +22,15 @@ A message without ``"v"`` is read as version 1 (the layout before the version fi
 version than :data:`VERSION` raises :class:`RecordVersionError`: a newer writer is running beside an
 older reader, which must be upgraded first.
 
-Cost: encoding is one ``orjson.dumps``; decoding a row whose columns are the current ones is one
-positional constructor call, otherwise one dict per row.
+Cost: encoding is one ``orjson.dumps``; decoding is one ``orjson.loads`` when the columns are the
+current ones, otherwise one dict per row.
 
 >>> from detector.features import EventFeatures
 >>> f = EventFeatures(1_000, "k", None, None, 1, 2, 3, 0, 0, 1, 5, 2, 9, 1, "m", "", "", 0, 200)
 >>> msg = decode_keyed(encode_keyed(KeyedMessage(source=0, t0=1_000, hb=1_000, covered=7, idle=True,
 ...                                              rows=[(7, 0, -1, f)])))
->>> msg.rows[0][3] == f, msg.covered, msg.idle
-(True, 7, True)
+>>> msg.rows[0][:3], row_features(msg.rows[0]) == f, msg.covered, msg.idle
+([7, 0, -1], True, 7, True)
 """
 
 from __future__ import annotations
@@ -39,18 +41,20 @@ from typing import Any
 
 import orjson
 
-from detector.features import EventFeatures
+from detector.features import FEATURE_FIELDS, ROW_HEAD, EventFeatures
 
 VERSION = 1
 """Version of the records this code writes; it reads this one and every older one."""
 
-FEATURE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EventFeatures))
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(EventFeatures) if f.default is not MISSING}
 _REQUIRED = frozenset(FEATURE_FIELDS) - frozenset(_DEFAULTS)
 _values_of = operator.attrgetter(*FEATURE_FIELDS)
 
 Row = tuple[int, int, int, EventFeatures]
 """(source offset, index of the record in its message, ``pre`` watermark, features)."""
+
+FlatRow = list[Any]
+"""``[source offset, index, pre, *values]``, the values in :data:`FEATURE_FIELDS` order."""
 
 
 class RecordVersionError(ValueError):
@@ -71,6 +75,18 @@ class KeyedMessage:
     covered: int | None = None
     idle: bool = True
     rows: list[Row] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class KeyedRows:
+    """A :class:`KeyedMessage` as read: the same bookkeeping, rows left as :data:`FlatRow` lists."""
+
+    source: int
+    t0: int
+    hb: int
+    covered: int | None
+    idle: bool
+    rows: list[FlatRow]
 
 
 @dataclass(slots=True)
@@ -99,27 +115,39 @@ def encode_keyed(msg: KeyedMessage) -> bytes:
     return orjson.dumps(out)
 
 
-def _row_reader(cols: list[str] | None) -> Any:
-    """A function from a row's feature values to :class:`EventFeatures`, by column name."""
-    if cols is None or tuple(cols) == FEATURE_FIELDS:
-        return lambda values: EventFeatures(*values)
+def _flat_rows(cols: list[str] | None, rows: list[FlatRow]) -> list[FlatRow]:
+    """``rows`` with their values in :data:`FEATURE_FIELDS` order, mapped by column name."""
+    if cols is None:  # the layout before versions: positional, maybe without fields added since
+        full = ROW_HEAD + len(FEATURE_FIELDS)
+        return [r if len(r) == full else _flat_rows(list(FEATURE_FIELDS[:len(r) - ROW_HEAD]), [r])[0]
+                for r in rows]
+    if tuple(cols) == FEATURE_FIELDS:
+        return rows
     unknown = [c for c in cols if c not in _DEFAULTS and c not in _REQUIRED]
     missing = sorted(_REQUIRED - set(cols))
     if unknown or missing:
         raise RecordVersionError(f"keyed rows with unknown columns {unknown} or without {missing}")
     names = tuple(cols)
-    return lambda values: EventFeatures(**{**_DEFAULTS, **dict(zip(names, values))})
+    out = []
+    for r in rows:
+        values = {**_DEFAULTS, **dict(zip(names, r[ROW_HEAD:]))}
+        out.append([*r[:ROW_HEAD], *(values[n] for n in FEATURE_FIELDS)])
+    return out
 
 
-def decode_keyed(raw: bytes) -> KeyedMessage:
-    """Inverse of :func:`encode_keyed`, for every version up to :data:`VERSION`."""
+def decode_keyed(raw: bytes) -> KeyedRows:
+    """:func:`encode_keyed`'s message back, for every version up to :data:`VERSION`."""
     msg = orjson.loads(raw)
     _version(msg, "keyed")
-    read = _row_reader(msg.get("cols"))
     covered = msg.get("c")
-    return KeyedMessage(source=msg["s"], t0=msg.get("t0", -1), hb=msg.get("hb", -1), covered=covered,
-                        idle=bool(msg.get("i", 1)) if covered is not None else False,
-                        rows=[(r[0], r[1], r[2], read(r[3:])) for r in msg["rows"]])
+    return KeyedRows(source=msg["s"], t0=msg.get("t0", -1), hb=msg.get("hb", -1), covered=covered,
+                     idle=bool(msg.get("i", 1)) if covered is not None else False,
+                     rows=_flat_rows(msg.get("cols"), msg["rows"]))
+
+
+def row_features(row: FlatRow) -> EventFeatures:
+    """The :class:`~detector.features.EventFeatures` of a decoded row."""
+    return EventFeatures(*row[ROW_HEAD:])
 
 
 def encode_epoch(partition: int, epoch_ms: int, marker: bool, summaries_json: list[bytes]) -> bytes:

@@ -14,13 +14,14 @@ from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detector import compiled, partition
+from detector import compiled, partition, summary, windows
 from detector.config import Config
-from detector.features import EventFeatures
+from detector.features import FEATURE_FIELDS, EventFeatures
 from detector.levels import Horizon
 from detector.partition import PartitionState, TOP_SKELETONS, _reference_parts, load_windows, new_windows
 from detector.summary import WindowSummary
@@ -84,6 +85,11 @@ def parts_json(key: str, end: int, kw: Any, parts: tuple) -> bytes:
                          activity).to_json()
 
 
+def as_row(f: EventFeatures) -> list[Any]:
+    """``f`` as a decoded keyed row ``[offset, index, pre, *values]``."""
+    return [5, 0, -1, *(getattr(f, n) for n in FEATURE_FIELDS)]
+
+
 def run_both(ops: list[tuple[str, Any]], cfg: Config) -> None:
     kernel = partition._KERNEL
     assert kernel is not None, "the compiled kernel is not built: run `make install`"
@@ -91,10 +97,14 @@ def run_both(ops: list[tuple[str, Any]], cfg: Config) -> None:
     day = Horizon.DAY if Horizon.DAY in spans else max(spans, key=spans.__getitem__)
     hour = Horizon.HOUR if Horizon.HOUR in spans else day
     native, ref = kernel.key("k1"), KeyWindows("k1")
+    seen = 0
     for op, arg in ops:
         if op in ("event", "events"):
-            for f in [arg] if op == "event" else arg:
-                assert native.observe(f, cfg.fine_bucket_ms) == ref.observe(f, cfg.fine_bucket_ms)
+            for f in [arg] if op == "event" else arg:  # by attribute or as a keyed row, on each side
+                seen += 1
+                n = native.observe_row(as_row(f), cfg.fine_bucket_ms) if seen % 2 else native.observe(f, cfg.fine_bucket_ms)
+                r = ref.observe_row(as_row(f), cfg.fine_bucket_ms) if seen % 3 else ref.observe(f, cfg.fine_bucket_ms)
+                assert n == r
         elif op.startswith("close"):
             if op == "close_held":
                 held = sorted(ref.fine)
@@ -166,8 +176,8 @@ def test_partition_runs_equal_the_reference_and_restore_across(evs: list[tuple[s
                 if phase:
                     blobs = {k: kw.to_bytes() for k, kw in state.keys.items()}
                     state = PartitionState.restore(CFG, state.meta_bytes(), blobs)
-                for f in part:
-                    state.add(f)
+                for i, f in enumerate(part):
+                    state.add_row(as_row(f)) if i % 2 else state.add(f)
                     out += [s.to_json() for e in state.advance() for s in e.summaries]
                 assert all(isinstance(kw, KeyWindows) != native for kw in state.keys.values())
         out += [s.to_json() for e in state.flush() for s in e.summaries]
@@ -184,6 +194,20 @@ def test_the_compiled_windows_are_in_use() -> None:
     with compiled.python_reference():
         assert isinstance(new_windows("k"), KeyWindows)
         assert isinstance(load_windows(KeyWindows("k").to_bytes()), KeyWindows)
+
+
+def test_rows_must_have_the_compiled_layout() -> None:
+    """The kernel reads rows by position: it refuses features whose fields are not its own, and
+    rows of another length."""
+    with pytest.raises(ValueError, match="not the compiled keyed row"):
+        compiled.kernel("WindowKernel", *windows.compiled_layout(), *summary.compiled_tables(),
+                        (orjson.dumps, orjson.loads), list(reversed(FEATURE_FIELDS)))
+    f = EventFeatures(ts_ms=0, api_key_id="k1", account_id=None, account_created_ms=None, prompt_fp=1,
+                      skeleton_fp=2, skeleton_sig=3, system_fp=0, flags=0, script=0, prompt_chars=4,
+                      input_tokens=1, output_tokens=1, depth=1, model="m", ip_prefix="", user_agent="",
+                      end_user_fp=0, status=200)
+    with pytest.raises(ValueError, match="items, expected"):
+        partition._KERNEL.key("k1").observe_row(as_row(f)[:-1], CFG.fine_bucket_ms)
 
 
 @pytest.mark.parametrize("bad", [b"", b"\x01\x00\x00\x00[", b"\x02\x00\x00\x00[]"])

@@ -29,7 +29,7 @@ from detector.stages.epoch_scorer import EpochScorer
 from detector.stages.ingest import Ingest, watermark_message
 from detector.stages.keyed_windows import KeyedWindows
 from detector.stages.records import (FEATURE_FIELDS, KeyedMessage, RecordVersionError, decode_epoch, decode_keyed,
-                                     encode_keyed)
+                                     encode_keyed, row_features)
 
 P = 3
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "samples"
@@ -141,15 +141,18 @@ def test_keyed_records_map_columns_by_name() -> None:
     assert msg["v"] == 1 and msg["cols"] == list(FEATURE_FIELDS)
     # a writer that did not have the last field yet: it gets its default, nothing shifts
     older = dict(msg, cols=msg["cols"][:-1], rows=[msg["rows"][0][:-1]])
-    assert decode_keyed(orjson.dumps(older)).rows[0][3] == feature_row(request_fp=0)
+    assert row_features(decode_keyed(orjson.dumps(older)).rows[0]) == feature_row(request_fp=0)
     # reordered columns read by name
     order = list(reversed(range(len(FEATURE_FIELDS))))
     shuffled = dict(msg, cols=[msg["cols"][i] for i in order], rows=[msg["rows"][0][:3] + [msg["rows"][0][3 + i]
                                                                                            for i in order]])
-    assert decode_keyed(orjson.dumps(shuffled)).rows[0][3] == f
+    assert row_features(decode_keyed(orjson.dumps(shuffled)).rows[0]) == f
     # the layout before versions (positional, no "v", no "cols") still reads
     legacy = {k: v for k, v in msg.items() if k not in ("v", "cols")}
-    assert decode_keyed(orjson.dumps(legacy)).rows[0][3] == f
+    assert row_features(decode_keyed(orjson.dumps(legacy)).rows[0]) == f
+    # ... also from before the last field was added
+    shorter = dict(legacy, rows=[msg["rows"][0][:-1]])
+    assert decode_keyed(orjson.dumps(shorter)).rows[0] == [*msg["rows"][0][:-1], 0]
     with pytest.raises(RecordVersionError, match="unknown columns"):
         decode_keyed(orjson.dumps(dict(msg, cols=[*msg["cols"], "new_field"], rows=[[*msg["rows"][0], 1]])))
     with pytest.raises(RecordVersionError, match="without"):

@@ -31,6 +31,86 @@ use crate::bucket::{bounded_inc, dict_set, Bucket, Event, Layout, MAX_SIGNALS};
 use crate::stats::StatsTables;
 use crate::wire::{bad, framed, unframe, Bad};
 
+/// The fields of `detector.features.EventFeatures`, in the order of a keyed row's values
+/// (`detector.stages.records.FEATURE_FIELDS`, which `detector.partition` checks against this).
+pub const ROW_FIELDS: [&str; 22] = [
+    "ts_ms",
+    "api_key_id",
+    "account_id",
+    "account_created_ms",
+    "prompt_fp",
+    "skeleton_fp",
+    "skeleton_sig",
+    "system_fp",
+    "flags",
+    "script",
+    "prompt_chars",
+    "input_tokens",
+    "output_tokens",
+    "depth",
+    "model",
+    "ip_prefix",
+    "user_agent",
+    "end_user_fp",
+    "status",
+    "bias_fp",
+    "head_fp",
+    "request_fp",
+];
+
+/// Items before the values in a keyed row: source offset, index in its message, `pre` watermark.
+pub const ROW_HEAD: usize = 3;
+
+/// Position of field `name` in a keyed row (evaluated at compile time: a name that is not in
+/// `ROW_FIELDS` does not compile).
+const fn row_index(name: &str) -> usize {
+    let mut i = 0;
+    while i < ROW_FIELDS.len() {
+        let (a, b) = (ROW_FIELDS[i].as_bytes(), name.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return ROW_HEAD + i;
+            }
+        }
+        i += 1;
+    }
+    panic!("not a field of a keyed row")
+}
+
+/// Where `KeyWindows::count` reads an event's fields: by name or by position in a keyed row.
+trait Fields<'py> {
+    fn py(&self) -> Python<'py>;
+    fn get(&self, name: &Bound<'py, PyString>, index: usize) -> PyResult<Bound<'py, PyAny>>;
+}
+
+/// The attributes of an `EventFeatures`.
+struct Attributes<'a, 'py>(&'a Bound<'py, PyAny>);
+
+impl<'py> Fields<'py> for Attributes<'_, 'py> {
+    fn py(&self) -> Python<'py> {
+        self.0.py()
+    }
+    fn get(&self, name: &Bound<'py, PyString>, _index: usize) -> PyResult<Bound<'py, PyAny>> {
+        self.0.getattr(name)
+    }
+}
+
+/// The items of a keyed row whose length has been checked.
+struct RowItems<'a, 'py>(&'a Bound<'py, PyList>);
+
+impl<'py> Fields<'py> for RowItems<'_, 'py> {
+    fn py(&self) -> Python<'py> {
+        self.0.py()
+    }
+    fn get(&self, _name: &Bound<'py, PyString>, index: usize) -> PyResult<Bound<'py, PyAny>> {
+        self.0.get_item(index)
+    }
+}
+
 /// What every key's state shares.
 struct Tables {
     /// `Bucket()`: the sketch sizes of every bucket
@@ -176,7 +256,8 @@ impl WindowKernel {
     /// From `detector.windows`: the empty bucket's bytes, the caps `(NSIG, MAX_MODELS,
     /// MAX_LINK_VALUES, MAX_SIGNATURES, RECENT_REQUESTS)`, the overflow key, the times (hour,
     /// activity slot, end-user session, in ms); from `detector.summary`: the stats keys,
-    /// `SIGNAL_BITS`, the task areas and `breadth`'s thresholds; and `(orjson.dumps, orjson.loads)`.
+    /// `SIGNAL_BITS`, the task areas and `breadth`'s thresholds; `(orjson.dumps, orjson.loads)`;
+    /// and the `EventFeatures` field names, which must be `ROW_FIELDS` (else `ValueError`).
     #[new]
     #[allow(clippy::too_many_arguments)] // one argument per table handed over
     fn new(
@@ -190,7 +271,13 @@ impl WindowKernel {
         areas: Vec<Vec<String>>,
         thresholds: (f64, f64, f64),
         json: (Py<PyAny>, Py<PyAny>),
+        row_fields: Vec<String>,
     ) -> PyResult<Self> {
+        if row_fields != ROW_FIELDS {
+            return Err(PyValueError::new_err(format!(
+                "EventFeatures fields {row_fields:?} are not the compiled keyed row's {ROW_FIELDS:?}"
+            )));
+        }
         let (nsig, max_models, links, signatures, recent) = caps;
         let (hour_ms, slot_ms, session_ms) = times;
         if nsig > MAX_SIGNALS || slot_ms <= 0 || session_ms <= 0 || hour_ms <= 0 || hour_ms / slot_ms > 63 {
@@ -290,21 +377,24 @@ impl WindowKernel {
     }
 }
 
-#[pymethods]
 impl KeyWindows {
-    /// `seen(f.request_fp)`, then `add(f, fine_ms)` unless it was seen: whether `f` was counted
-    /// (the caller has checked it is not late).
-    fn observe(&mut self, f: &Bound<'_, PyAny>, fine_ms: i64) -> PyResult<bool> {
+    /// `observe` of the event whose fields `f` gives.
+    fn count<'py>(&mut self, f: &impl Fields<'py>, fine_ms: i64) -> PyResult<bool> {
         let py = f.py();
+        macro_rules! get {
+            ($name:literal) => {
+                f.get(intern!(py, $name), const { row_index($name) })?
+            };
+        }
         macro_rules! int {
             ($name:literal) => {
-                f.getattr(intern!(py, $name))?.extract()?
+                get!($name).extract()?
             };
         }
         if self.seen(int!("request_fp")) {
             return Ok(false);
         }
-        let model = f.getattr(intern!(py, "model"))?.cast_into::<PyString>()?;
+        let model = get!("model").cast_into::<PyString>()?;
         let ev = Event {
             ts_ms: int!("ts_ms"),
             prompt_fp: int!("prompt_fp"),
@@ -336,23 +426,23 @@ impl KeyWindows {
             .or_insert_with(|| t.empty.clone())
             .add(&ev, gap, &t.layout);
         self.last_ts = last.max(ts);
-        let acct = f.getattr(intern!(py, "account_id"))?;
+        let acct = get!("account_id");
         if !acct.is_none() {
             let acct = acct.cast::<PyString>()?.to_str()?;
             if self.account_id.as_deref() != Some(acct) {
                 self.account_id = Some(acct.to_owned());
             }
         }
-        let created = f.getattr(intern!(py, "account_created_ms"))?;
+        let created = get!("account_created_ms");
         if !created.is_none() {
             self.account_created_ms = Some(created.extract()?);
         }
         let other = &t.layout.other;
-        for (name, values) in [
-            (intern!(py, "ip_prefix"), &mut self.ip_prefixes),
-            (intern!(py, "user_agent"), &mut self.user_agents),
+        for (v, values) in [
+            (get!("ip_prefix"), &mut self.ip_prefixes),
+            (get!("user_agent"), &mut self.user_agents),
         ] {
-            let v = f.getattr(name)?.cast_into::<PyString>()?;
+            let v = v.cast_into::<PyString>()?;
             let v = v.to_str()?;
             if !v.is_empty() {
                 bounded_inc(values, v, 1, t.links, other);
@@ -367,6 +457,29 @@ impl KeyWindows {
             }
         }
         Ok(true)
+    }
+}
+
+#[pymethods]
+impl KeyWindows {
+    /// `seen(f.request_fp)`, then `add(f, fine_ms)` unless it was seen: whether `f` was counted
+    /// (the caller has checked it is not late).
+    fn observe(&mut self, f: &Bound<'_, PyAny>, fine_ms: i64) -> PyResult<bool> {
+        self.count(&Attributes(f), fine_ms)
+    }
+
+    /// `observe` of a keyed row `[offset, index, pre, *values]` whose values follow
+    /// `ROW_FIELDS` (`detector.stages.records.FEATURE_FIELDS`), without building the
+    /// `EventFeatures`.
+    fn observe_row(&mut self, row: &Bound<'_, PyList>, fine_ms: i64) -> PyResult<bool> {
+        if row.len() != ROW_HEAD + ROW_FIELDS.len() {
+            return Err(PyValueError::new_err(format!(
+                "a keyed row has {} items, expected {}",
+                row.len(),
+                ROW_HEAD + ROW_FIELDS.len()
+            )));
+        }
+        self.count(&RowItems(row), fine_ms)
     }
 
     /// `close(start, fine_ms, coarse_ms, horizons)` and what `detector.partition` derives from it
