@@ -35,7 +35,9 @@ Assumptions and normalisation:
 * ``Rejection.detail`` names the field and the problem, never a value taken from the input.
 
 Cost: linear in the record size and dominated by ``orjson.loads`` and the ``Event`` constructor;
-no regular expression ever touches prompt text. A line larger than :data:`MAX_RECORD_BYTES` is
+no regular expression ever touches prompt text. With the compiled kernel, the bytes of one plainly
+valid record (a line, or a message holding one object) are decoded and checked in one call that
+builds no dict (:data:`_FUSED`); any other bytes take the orjson path described here, unchanged. A line larger than :data:`MAX_RECORD_BYTES` is
 rejected before it is decoded; a message larger than :data:`MAX_MESSAGE_BYTES` is not decoded at all.
 NDJSON is recognised when the message does not decode as one JSON value, so such a message costs
 one extra partial decode. Input that orjson refuses costs one more decode attempt (and, for an
@@ -426,6 +428,19 @@ _KERNEL: Any = compiled.kernel(
     (TS_MIN_MS, TS_MAX_MS, REFERENCE_WINDOW_MS, MAX_ID_CHARS, MAX_API_KEY_ID_CHARS, MAX_LOGIT_BIAS_IDS))
 """The compiled fast path of :func:`check_record` (:mod:`detector.compiled`), None when not built."""
 
+_FUSED: Any = None if _KERNEL is None else _KERNEL.check
+"""The fused decode + check: ``_KERNEL.check(raw)`` on a record's bytes gives what
+``_KERNEL.check(orjson.loads(raw))`` gives for a plainly valid record, without building the dict, and
+None for anything else (then the bytes take the orjson path). None when not built."""
+
+
+def _fused(raw: bytes, reference_ms: int | None, max_bytes: int) -> Event | None:
+    """The Event of one record's bytes by the fused decode + check, or None: orjson decides."""
+    if _FUSED is not None and compiled.ON and len(raw) <= max_bytes \
+            and (values := _FUSED(raw, reference_ms)) is not None:
+        return Event(*values)
+    return None
+
 
 def check_record(obj: dict, *, reference_ms: int | None = None) -> Event:
     """Validate one decoded canonical record; raise :class:`RecordError` if it is unusable.
@@ -696,6 +711,8 @@ def parse_line(
     """Decode and validate exactly one record (a JSONL line, or a one-record message)."""
     if len(raw) > max_bytes:
         return _oversize(raw, max_bytes)
+    if (event := _fused(raw, reference_ms, max_bytes)) is not None:
+        return event
     try:
         obj = loads(raw)
     except orjson.JSONDecodeError as err:
@@ -710,6 +727,8 @@ def parse_message(
     max_bytes: int = MAX_RECORD_BYTES,
 ) -> list[Event | Rejection]:
     """Decode and validate every record of a Kafka message value, in input order."""
+    if (event := _fused(raw, reference_ms, min(max_bytes, MAX_MESSAGE_BYTES))) is not None:
+        return [event]  # one plainly valid object: what split_message + check_record give
     out: list[Event | Rejection] = []
     for unit in split_message(raw, max_bytes=max_bytes):
         if type(unit) is Rejection:
