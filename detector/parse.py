@@ -677,29 +677,60 @@ def split_message(
     *,
     max_bytes: int = MAX_RECORD_BYTES,
     expand: Callable[[dict], list[dict]] | None = None,
-) -> list[Unit | Rejection]:
+    fused: Callable[[bytes], Event | None] | None = None,
+) -> list[Unit | Rejection | Event]:
     """Cut a message value into records: one object, a JSON array, or NDJSON (blank lines skipped).
 
     ``expand`` optionally turns one decoded object into several records (an OTLP export request
     into its spans); an exception from it rejects that object with reason ``adapter_error``.
+    ``fused`` (canonical records only, so never with ``expand``) is tried first on each NDJSON
+    line; the Event it returns is the line's record, already checked, and on None the line is
+    decoded as before. When it takes the first of several lines, that line is one whole object, so
+    the message cannot decode as one JSON value: it is read as NDJSON without trying.
     An empty or blank message holds no records. A one-line array (or NDJSON line holding an array)
     that does not decode is split into its elements, so its good records still come out.
     """
     if len(raw) > MAX_MESSAGE_BYTES:
         return [Rejection("oversize", f"message larger than {MAX_MESSAGE_BYTES} bytes", raw)]
-    out: list[Unit | Rejection] = []
+    out: list[Unit | Rejection | Event] = []
+    lines = None
+    if fused is not None:
+        lines = _lines(raw)
+        if len(lines) > 1 and (first := fused(lines[0])) is not None:
+            out.append(first)
+            _line_units(lines[1:], out, max_bytes, expand, fused)
+            return out
     try:
         value = loads(raw)
     except orjson.JSONDecodeError as err:
-        lines = [line for line in raw.splitlines() if line and not line.isspace()]
+        lines = _lines(raw) if lines is None else lines
         if len(lines) == 1:
-            _salvage(raw, err, out, max_bytes, expand)
+            _salvage(raw, err, out, max_bytes, expand)  # type: ignore[arg-type]
             return out
-        for line in lines:
-            _piece_units(line, out, max_bytes, expand, salvage=True)
+        _line_units(lines, out, max_bytes, expand, fused)
         return out
-    _value_units(value, raw, out, max_bytes, expand)
+    _value_units(value, raw, out, max_bytes, expand)  # type: ignore[arg-type]
     return out
+
+
+def _lines(raw: bytes) -> list[bytes]:
+    """The non-blank lines of a message."""
+    return [line for line in raw.splitlines() if line and not line.isspace()]
+
+
+def _line_units(
+    lines: list[bytes],
+    out: list[Unit | Rejection | Event],
+    max_bytes: int,
+    expand: Callable[[dict], list[dict]] | None,
+    fused: Callable[[bytes], Event | None] | None,
+) -> None:
+    """Append the records of NDJSON lines: the Event ``fused`` makes of a line, else its units."""
+    for line in lines:
+        if fused is not None and (event := fused(line)) is not None:
+            out.append(event)
+        else:
+            _piece_units(line, out, max_bytes, expand, salvage=True)  # type: ignore[arg-type]
 
 
 def parse_line(
@@ -730,9 +761,10 @@ def parse_message(
     if (event := _fused(raw, reference_ms, min(max_bytes, MAX_MESSAGE_BYTES))) is not None:
         return [event]  # one plainly valid object: what split_message + check_record give
     out: list[Event | Rejection] = []
-    for unit in split_message(raw, max_bytes=max_bytes):
-        if type(unit) is Rejection:
-            out.append(unit)
+    fused = None if _FUSED is None or not compiled.ON else lambda line: _fused(line, reference_ms, max_bytes)
+    for unit in split_message(raw, max_bytes=max_bytes, fused=fused):
+        if type(unit) is Rejection or type(unit) is Event:
+            out.append(unit)  # type: ignore[arg-type]
             continue
         obj, own = unit  # type: ignore[misc]
         try:

@@ -684,6 +684,23 @@ def test_fused_decode_agrees_with_orjson_and_the_reference_or_defers() -> None:
     assert paths[1] > 500 and paths[0] > 800, paths
 
 
+def test_fused_decode_of_ndjson_lines_gives_what_the_orjson_path_gives() -> None:
+    """A message of several lines: each line the fused path takes is that line's Event, the others
+    decode (or are salvaged and rejected) as before, in input order."""
+    taken = [0]
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(st.lists(_record_bytes(), min_size=2, max_size=4).map(b"\n".join), st.sampled_from([None, 1_795_701_787_412]))
+    def check(raw: bytes, reference_ms: int | None) -> None:
+        with compiled.python_reference():
+            reference = parse.parse_message(raw, reference_ms=reference_ms)
+        assert repr(parse.parse_message(raw, reference_ms=reference_ms)) == repr(reference)
+        taken[0] += any(parse._FUSED(line, reference_ms) is not None for line in raw.splitlines())
+
+    check()
+    assert taken[0] > 100, taken
+
+
 @pytest.mark.parametrize("raw", [
     b'{"ts":1795701787412,"api_key_id":"k","x":1e400}', b'{"ts":1795701787412,"api_key_id":"k","x":18446744073709551616}',
     b'{"ts":1795701787412,"api_key_id":"k","api_key_id":"j"}', b'{"ts":1795701787412,"api_key_id":"k\\ud83d"}',

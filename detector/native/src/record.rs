@@ -20,8 +20,11 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 use crate::bytes_pass::is_py_space;
 use crate::json::{self, Val};
@@ -233,7 +236,7 @@ impl<'py, 'a> Json<'py> for &'a Val<'a> {
 impl<'py, 'a> Members<'py> for Decoded<'a> {
     type Value = &'a Val<'a>;
     fn get(&self, _py: Python<'py>, key: &Key) -> Option<Self::Value> {
-        self.0.iter().find(|(k, _)| **k == *key.name).map(|(_, v)| v)
+        self.0.iter().find(|(k, _)| json::same(k, &key.name)).map(|(_, v)| v)
     }
     fn count(&self) -> usize {
         self.0.len()
@@ -331,9 +334,33 @@ pub struct RecordKernel {
     keys: Keys,
     defaults: Vec<Py<PyAny>>,
     slots: Slots,
-    roles: HashMap<String, Py<PyString>>,
+    roles: FxHashMap<String, Py<PyString>>,
     message: Py<PyAny>,
+    /// `Message`'s two slots, when it is a plain dataclass of them ([`plain_slots`])
+    message_slots: Option<(Py<PyString>, Py<PyString>)>,
     limits: (i64, i64, i64, usize, usize, usize),
+}
+
+/// The slot names `(role, content)` of `message` when it is a dataclass of exactly those fields,
+/// kept in `__slots__`, without `__post_init__`: its generated `__init__` then only assigns them
+/// (through `object.__setattr__` when frozen), so [`RecordKernel::turn`] may do the same without
+/// the call. `None` for any other class (then it is called).
+fn plain_slots(message: &Bound<'_, PyAny>) -> PyResult<Option<(Py<PyString>, Py<PyString>)>> {
+    let names = ["role", "content"];
+    let fields: Option<Vec<String>> = match message.getattr("__dataclass_fields__") {
+        Ok(f) => Some(f.cast::<PyDict>()?.keys().extract()?),
+        Err(_) => None,
+    };
+    let slots: Option<Vec<String>> = message.getattr("__slots__").ok().and_then(|s| s.extract().ok());
+    let plain =
+        fields.is_some_and(|f| f == names) && slots.is_some_and(|s| s == names) && !message.hasattr("__post_init__")?;
+    let py = message.py();
+    Ok(plain.then(|| {
+        (
+            PyString::new(py, names[0]).unbind(),
+            PyString::new(py, names[1]).unbind(),
+        )
+    }))
 }
 
 impl RecordKernel {
@@ -432,6 +459,38 @@ impl RecordKernel {
         }
     }
 
+    /// `Message(role, content)`: allocated and its two slots assigned as `object.__setattr__`
+    /// does, which is all its generated `__init__` does (a twentieth of the cost of calling it),
+    /// or else called.
+    fn turn<'py>(
+        &self,
+        py: Python<'py>,
+        role: &Bound<'py, PyString>,
+        content: Bound<'py, PyAny>,
+    ) -> Option<Bound<'py, PyAny>> {
+        let Some((role_slot, content_slot)) = &self.message_slots else {
+            return self.message.bind(py).call1((role.clone(), content)).ok();
+        };
+        // SAFETY: `message` is a type (checked in `new`); the new reference is owned by `turn`,
+        // and each call below either succeeds or leaves an exception that `PyErr::take` clears.
+        unsafe {
+            let turn = Bound::from_owned_ptr_or_opt(
+                py,
+                ffi::PyType_GenericAlloc(self.message.as_ptr() as *mut ffi::PyTypeObject, 0),
+            );
+            let set = |turn: &Bound<'py, PyAny>, slot: &Py<PyString>, value: *mut ffi::PyObject| {
+                ffi::PyObject_GenericSetAttr(turn.as_ptr(), slot.as_ptr(), value) == 0
+            };
+            match turn {
+                Some(t) if set(&t, role_slot, role.as_ptr()) && set(&t, content_slot, content.as_ptr()) => Some(t),
+                _ => {
+                    PyErr::take(py);
+                    None
+                }
+            }
+        }
+    }
+
     /// `Event`'s positional arguments for a plainly valid record `obj`, else `None`.
     fn check_members<'py>(
         &self,
@@ -492,7 +551,7 @@ impl RecordKernel {
                         system.push(content);
                     }
                 } else {
-                    turns.push(self.message.bind(py).call1((role.clone(), content)).ok()?);
+                    turns.push(self.turn(py, role, content)?);
                 }
                 Some(())
             })?;
@@ -599,6 +658,10 @@ impl RecordKernel {
                 .into_iter()
                 .map(|(k, v)| (k, PyString::new(py, &v).unbind()))
                 .collect(),
+            message_slots: match message.cast::<PyType>() {
+                Ok(_) => plain_slots(&message)?,
+                Err(_) => None,
+            },
             message: message.unbind(),
             limits,
         })
