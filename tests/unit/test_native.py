@@ -9,6 +9,8 @@ when the kernel replaces the reference.
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import gzip
 import json
 import random
@@ -710,6 +712,13 @@ def test_fused_decode_of_ndjson_lines_gives_what_the_orjson_path_gives() -> None
     b'{"ts":1795701787412,"api_key_id":"k","params":{"logit_bias":{"5":1,"5":2}}}',
     b'{"ts":1795701787412,"api_key_id":"k","messages":[{"role":"user","role":"tool","content":"x"}]}',
     b'\xef\xbb\xbf{"ts":1795701787412,"api_key_id":"k"}', b'{"ts":1795701787412,"api_key_id":"\x01"}',
+    # serde_json: an int above i64, an integral float that may have been written as an integer beyond u64,
+    # a negative zero read as a number (orjson makes an int of -0, serde_json the float -0.0), nesting past 127
+    b'{"ts":1795701787412,"api_key_id":"k","params":{"seed":9223372036854775808}}',
+    b'{"ts":1795701787412,"api_key_id":"k","x":-9223372036854775809}', b'{"ts":1795701787412,"api_key_id":"k","x":1e19}',
+    b'{"ts":1795701787412,"api_key_id":"k","params":{"temperature":-0}}',
+    b'{"ts":1795701787412,"api_key_id":"k","params":{"temperature":-0.0}}', b'{"ts":1795701787412,"api_key_id":"k","status":-0}',
+    b'{"ts":1795701787412,"api_key_id":"k","x":' + b"[" * 129 + b"]" * 129 + b"}",
 ])
 def test_fused_decode_defers_on_what_orjson_reads_otherwise_or_refuses(raw: bytes) -> None:
     assert parse._FUSED(raw, None) is None
@@ -733,6 +742,115 @@ def test_fused_decode_takes_the_plain_records() -> None:
         assert values is not None, raw
         assert repr(parse.Event(*values)) == repr(expected)
         assert parse._FUSED(raw, 1_795_701_787_412 + 8 * 86_400_000) is None  # the reference window
+
+
+def test_fused_decode_takes_a_negative_zero_it_does_not_read_as_a_number() -> None:
+    """``-0`` and ``-0.0`` are taken where only their being a number counts (a member the check does
+    not read, a logit_bias value), and nesting 127 levels deep (serde_json's limit) is read."""
+    for raw in [b'{"ts":1795701787412,"api_key_id":"k","x":[-0,-0.0,{"y":-0}]}',
+                b'{"ts":1795701787412,"api_key_id":"k","params":{"logit_bias":{"5":-0,"7":-0.0}}}',
+                b'{"ts":1795701787412,"api_key_id":"k","x":' + b"[" * 126 + b"]" * 126 + b"}"]:
+        values = parse._FUSED(raw, None)
+        assert values is not None, raw
+        assert repr(parse.Event(*values)) == repr(_oracle(raw, None))
+
+
+def _record_kernel(message: Any) -> Any:
+    """A RecordKernel like :data:`detector.parse._KERNEL`, with ``message`` for Message."""
+    return compiled.kernel(
+        "RecordKernel", [(f.name, None if f.default is dataclasses.MISSING else f.default) for f in dataclasses.fields(Event)],
+        parse._kernel_specs(parse._TOP), parse._kernel_specs(parse._USAGE), parse._kernel_specs(parse._PARAMS), parse._ROLES,
+        message, (parse.TS_MIN_MS, parse.TS_MAX_MS, parse.REFERENCE_WINDOW_MS, parse.MAX_ID_CHARS,
+                  parse.MAX_API_KEY_ID_CHARS, parse.MAX_LOGIT_BIAS_IDS))
+
+
+_TURNS = orjson.dumps({"ts": 1795701787412, "api_key_id": "k", "messages": [
+    {"role": "user", "content": "hi"}, {"role": "assistant", "content": None}, {"role": "system", "content": "s"}]})
+
+
+def test_message_turns_are_made_without_calling_message() -> None:
+    """The kernel makes ``Message`` turns as its call would (``object.__new__``, then each slot set
+    as its generated ``__init__`` does) only while Message is a plain frozen slots dataclass of
+    (role, content): when this fails because Message changed, the kernel calls it (correct, slower);
+    review ``plain_slots`` in ``detector/native/src/record.rs`` with the change."""
+    assert [f.name for f in dataclasses.fields(Message)] == ["role", "content"]
+    assert Message.__slots__ == ("role", "content") and Message.__bases__ == (object,) and type(Message) is type
+    assert Message.__new__ is object.__new__ and not hasattr(Message, "__post_init__")
+    assert Message.__dataclass_params__.init and Message.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    assert parse._KERNEL.plain_turns
+    turns = parse.Event(*parse._KERNEL.check(_TURNS)).messages
+    assert turns == (Message("user", "hi"), Message("assistant", None))
+    assert all(type(t) is Message and gc.is_tracked(t) == gc.is_tracked(Message("a", "b")) for t in turns)
+    assert {hash(t) for t in turns} == {hash(Message("user", "hi")), hash(Message("assistant", None))}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        turns[0].role = "tool"  # type: ignore[misc]
+
+
+def test_a_message_class_that_is_not_plain_is_called() -> None:
+    """A field more, ``__post_init__``, ``__new__``, a hand-written ``__init__``, a base class, no
+    ``__slots__``, or no class at all: the kernel calls it for every turn."""
+    calls: list[tuple[object, ...]] = []
+
+    @dataclasses.dataclass(slots=True, frozen=True)
+    class Extra:
+        role: str
+        content: str | None
+        tag: str = "t"
+
+    @dataclasses.dataclass(slots=True, frozen=True)
+    class PostInit:
+        role: str
+        content: str | None
+
+        def __post_init__(self) -> None:
+            calls.append(("post_init", self.role))
+
+    @dataclasses.dataclass(slots=True, frozen=True)
+    class New:
+        role: str
+        content: str | None
+
+        def __new__(cls, *args: object) -> Any:
+            calls.append(("new", *args))
+            return object.__new__(cls)
+
+    @dataclasses.dataclass(slots=True, frozen=True, init=False)
+    class Init:
+        role: str
+        content: str | None
+
+        def __init__(self, role: str, content: str | None) -> None:
+            calls.append(("init", role))
+            object.__setattr__(self, "role", role.upper())
+            object.__setattr__(self, "content", content)
+
+    @dataclasses.dataclass(slots=True, frozen=True)
+    class Sub(Message):
+        def __post_init__(self) -> None:
+            calls.append(("sub", self.role))
+
+    @dataclasses.dataclass(frozen=True)
+    class Dict:
+        role: str
+        content: str | None
+
+    def function(role: str, content: str | None) -> tuple[str, str | None]:
+        return role, content
+
+    for cls in [Extra, PostInit, New, Init, Sub, Dict, function]:
+        kernel = _record_kernel(cls)
+        assert not kernel.plain_turns, cls
+        calls.clear()
+        turns = parse.Event(*kernel.check(_TURNS)).messages
+        assert len(calls) == (2 if cls in (PostInit, New, Init, Sub) else 0), (cls, calls)
+        assert turns == (cls("user", "hi"), cls("assistant", None)), cls
+
+    @dataclasses.dataclass(slots=True, frozen=True)
+    class Plain:
+        role: str
+        content: str | None
+
+    assert _record_kernel(Plain).plain_turns
 
 
 def test_every_sample_line_parses_the_same_with_and_without_the_fused_path(monkeypatch: pytest.MonkeyPatch) -> None:

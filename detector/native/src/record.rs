@@ -1,6 +1,6 @@
 //! `detector.parse.check_record` for the common case, returned as the positional arguments of
 //! `Event`: `check(dict)` reads the dict `orjson.loads` made of a canonical record; `check(bytes)`
-//! reads the record's bytes itself ([`crate::json`]), never building that dict, and gives the same
+//! reads the record's bytes itself ([`crate::val`], by `serde_json`), never building that dict, and gives the same
 //! arguments for every record it takes.
 //!
 //! The field table (source key, Event field, kind, bounds), the Event field order and defaults,
@@ -10,7 +10,7 @@
 //! given as a list of parts, a `logit_bias` key other than a decimal id of at most 18 digits --
 //! returns `None`, and the Python reference decides (and writes the rejection). So the kernel
 //! never has to agree with Python on an error. `check(bytes)` also returns `None` for bytes its
-//! decoder is not sure orjson reads the same way (see `json.rs`), and for duplicate keys in any
+//! decoder is not sure orjson reads the same way (see `val.rs`), and for duplicate keys in any
 //! object it reads; the caller then decodes them with orjson and calls `check(dict)`.
 //!
 //! Each rule is written once, over [`Json`]: a value orjson made (`Bound<PyAny>`) or a decoded
@@ -27,7 +27,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 use crate::bytes_pass::is_py_space;
-use crate::json::{self, Val};
+use crate::val::{self, Val};
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -173,7 +173,7 @@ impl<'py> Members<'py> for Bound<'py, PyDict> {
     }
 }
 
-/// The members of a decoded object whose keys are distinct ([`json::unique`]).
+/// The members of a decoded object whose keys are distinct ([`val::unique`]).
 struct Decoded<'a>(&'a [(Cow<'a, str>, Val<'a>)]);
 
 impl<'py, 'a> Json<'py> for &'a Val<'a> {
@@ -188,7 +188,7 @@ impl<'py, 'a> Json<'py> for &'a Val<'a> {
         matches!(self, Val::Bool(_))
     }
     fn is_number(&self) -> bool {
-        matches!(self, Val::Int(_) | Val::Float(_))
+        matches!(self, Val::Int(_) | Val::Float(_) | Val::NegZero)
     }
     fn chars(&self) -> Option<usize> {
         self.text().map(|s| s.chars().count())
@@ -205,6 +205,7 @@ impl<'py, 'a> Json<'py> for &'a Val<'a> {
             _ => None,
         }
     }
+    /// (a negative zero is neither an int nor a float: [`Val::NegZero`])
     fn float(&self) -> Option<f64> {
         match self {
             Val::Float(x) => Some(*x),
@@ -221,7 +222,7 @@ impl<'py, 'a> Json<'py> for &'a Val<'a> {
     }
     fn map(&self) -> Option<Decoded<'a>> {
         match *self {
-            Val::Map(members) => json::unique(members).map(Decoded),
+            Val::Map(members) => val::unique(members).map(Decoded),
             _ => None,
         }
     }
@@ -236,7 +237,7 @@ impl<'py, 'a> Json<'py> for &'a Val<'a> {
 impl<'py, 'a> Members<'py> for Decoded<'a> {
     type Value = &'a Val<'a>;
     fn get(&self, _py: Python<'py>, key: &Key) -> Option<Self::Value> {
-        self.0.iter().find(|(k, _)| json::same(k, &key.name)).map(|(_, v)| v)
+        self.0.iter().find(|(k, _)| val::same(k, &key.name)).map(|(_, v)| v)
     }
     fn count(&self) -> usize {
         self.0.len()
@@ -341,20 +342,35 @@ pub struct RecordKernel {
     limits: (i64, i64, i64, usize, usize, usize),
 }
 
-/// The slot names `(role, content)` of `message` when it is a dataclass of exactly those fields,
-/// kept in `__slots__`, without `__post_init__`: its generated `__init__` then only assigns them
-/// (through `object.__setattr__` when frozen), so [`RecordKernel::turn`] may do the same without
-/// the call. `None` for any other class (then it is called).
+/// The slot names `(role, content)` of `message` when calling it only makes an instance and
+/// assigns those two slots, so that [`RecordKernel::turn`] may do just that without the call: a
+/// class (of metaclass `type`, base `object`, `__new__` `object.__new__`) that is a dataclass of
+/// exactly the fields `role`, `content`, with its generated `__init__` (`init=True`), no
+/// `__post_init__`, and `__slots__` of those two names. Its instances are then made by
+/// `object.__new__` (whose work, for such a class, is the type's `tp_alloc`:
+/// `PyType_GenericAlloc`), and its `__init__` assigns each field with `object.__setattr__`
+/// (`PyObject_GenericSetAttr`), frozen or not. `None` for any other class: then it is called.
+/// `tests/unit/test_native.py` fails when `detector.record.Message` stops being such a class.
 fn plain_slots(message: &Bound<'_, PyAny>) -> PyResult<Option<(Py<PyString>, Py<PyString>)>> {
+    let py = message.py();
     let names = ["role", "content"];
+    let object = py.get_type::<PyAny>();
     let fields: Option<Vec<String>> = match message.getattr("__dataclass_fields__") {
         Ok(f) => Some(f.cast::<PyDict>()?.keys().extract()?),
         Err(_) => None,
     };
+    let init = match message.getattr("__dataclass_params__") {
+        Ok(p) => p.getattr("init")?.is_truthy()?,
+        Err(_) => false,
+    };
     let slots: Option<Vec<String>> = message.getattr("__slots__").ok().and_then(|s| s.extract().ok());
-    let plain =
-        fields.is_some_and(|f| f == names) && slots.is_some_and(|s| s == names) && !message.hasattr("__post_init__")?;
-    let py = message.py();
+    let plain = message.get_type().is(py.get_type::<PyType>())
+        && message.getattr("__bases__")?.eq((&object,))?
+        && message.getattr("__new__")?.is(&object.getattr("__new__")?)
+        && fields.is_some_and(|f| f == names)
+        && init
+        && !message.hasattr("__post_init__")?
+        && slots.is_some_and(|s| s == names);
     Ok(plain.then(|| {
         (
             PyString::new(py, names[0]).unbind(),
@@ -459,9 +475,12 @@ impl RecordKernel {
         }
     }
 
-    /// `Message(role, content)`: allocated and its two slots assigned as `object.__setattr__`
-    /// does, which is all its generated `__init__` does (a twentieth of the cost of calling it),
-    /// or else called.
+    /// `Message(role, content)`. For a plain class ([`plain_slots`]) what calling it does, without
+    /// the Python `__init__` frame: `tp_alloc` (`PyType_GenericAlloc`, GC-tracked, a reference to
+    /// the type) and `object.__setattr__` of each slot (`PyObject_GenericSetAttr`). Measured on the
+    /// b7 records (about four turns each), `check(bytes)` costs 49.4k instructions per record so,
+    /// 64.0k calling `Message`, 51.8k calling `object.__new__` before the same assignments. Any
+    /// other class is called.
     fn turn<'py>(
         &self,
         py: Python<'py>,
@@ -667,8 +686,14 @@ impl RecordKernel {
         })
     }
 
+    /// Whether `Message` turns are made without calling it ([`plain_slots`]).
+    #[getter]
+    fn plain_turns(&self) -> bool {
+        self.message_slots.is_some()
+    }
+
     /// `Event`'s positional arguments for a plainly valid record, else `None`. `record` is the dict
-    /// orjson made of it, or its bytes: then they are decoded here ([`json::decode`]) without the
+    /// orjson made of it, or its bytes: then they are decoded here ([`val::decode`]) without the
     /// dict, and `None` also stands for bytes orjson may read otherwise (decode them with orjson
     /// and call this again with the dict).
     #[pyo3(signature = (record, reference_ms=None))]
@@ -680,7 +705,7 @@ impl RecordKernel {
     ) -> Option<Bound<'py, PyTuple>> {
         match record.cast::<PyBytes>() {
             Ok(raw) if raw.is_exact_instance_of::<PyBytes>() => {
-                let decoded = json::decode(raw.as_bytes())?;
+                let decoded = val::decode(raw.as_bytes())?;
                 self.check_members(py, &Json::map(&&decoded)?, reference_ms)
             }
             _ => self.check_members(py, &record.map()?, reference_ms),
