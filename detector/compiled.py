@@ -15,7 +15,10 @@ Each kernel is the compiled twin of one Python reference function, built by ``ma
   message structure, parameter, turn and shape bits and the identifier hashes, returning the
   ``EventFeatures``;
 * ``RecordKernel`` -- :func:`detector.parse.check_record` for plainly valid records (it defers
-  every other record to the Python reference, which writes the rejection);
+  every other record to the Python reference, which writes the rejection); given a record's bytes
+  instead of the dict, it decodes them itself without building the dict (the fused decode + check of
+  :func:`detector.parse.parse_line` and :func:`detector.parse.parse_message`), deferring to
+  ``orjson.loads`` on any bytes orjson might read otherwise;
 * ``WindowKernel`` -- makes ``KeyWindows``, the twin of :class:`detector.windows.KeyWindows` (one
   key's buckets and sketches, the same bytes) whose ``summarise`` also computes
   :func:`detector.summary.bucket_stats` per horizon; built by :mod:`detector.partition`.

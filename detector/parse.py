@@ -35,7 +35,9 @@ Assumptions and normalisation:
 * ``Rejection.detail`` names the field and the problem, never a value taken from the input.
 
 Cost: linear in the record size and dominated by ``orjson.loads`` and the ``Event`` constructor;
-no regular expression ever touches prompt text. A line larger than :data:`MAX_RECORD_BYTES` is
+no regular expression ever touches prompt text. With the compiled kernel, the bytes of one plainly
+valid record (a line, or a message holding one object) are decoded and checked in one call that
+builds no dict (:data:`_FUSED`); any other bytes take the orjson path described here, unchanged. A line larger than :data:`MAX_RECORD_BYTES` is
 rejected before it is decoded; a message larger than :data:`MAX_MESSAGE_BYTES` is not decoded at all.
 NDJSON is recognised when the message does not decode as one JSON value, so such a message costs
 one extra partial decode. Input that orjson refuses costs one more decode attempt (and, for an
@@ -426,6 +428,19 @@ _KERNEL: Any = compiled.kernel(
     (TS_MIN_MS, TS_MAX_MS, REFERENCE_WINDOW_MS, MAX_ID_CHARS, MAX_API_KEY_ID_CHARS, MAX_LOGIT_BIAS_IDS))
 """The compiled fast path of :func:`check_record` (:mod:`detector.compiled`), None when not built."""
 
+_FUSED: Any = None if _KERNEL is None else _KERNEL.check
+"""The fused decode + check: ``_KERNEL.check(raw)`` on a record's bytes gives what
+``_KERNEL.check(orjson.loads(raw))`` gives for a plainly valid record, without building the dict, and
+None for anything else (then the bytes take the orjson path). None when not built."""
+
+
+def _fused(raw: bytes, reference_ms: int | None, max_bytes: int) -> Event | None:
+    """The Event of one record's bytes by the fused decode + check, or None: orjson decides."""
+    if _FUSED is not None and compiled.ON and len(raw) <= max_bytes \
+            and (values := _FUSED(raw, reference_ms)) is not None:
+        return Event(*values)
+    return None
+
 
 def check_record(obj: dict, *, reference_ms: int | None = None) -> Event:
     """Validate one decoded canonical record; raise :class:`RecordError` if it is unusable.
@@ -662,29 +677,60 @@ def split_message(
     *,
     max_bytes: int = MAX_RECORD_BYTES,
     expand: Callable[[dict], list[dict]] | None = None,
-) -> list[Unit | Rejection]:
+    fused: Callable[[bytes], Event | None] | None = None,
+) -> list[Unit | Rejection | Event]:
     """Cut a message value into records: one object, a JSON array, or NDJSON (blank lines skipped).
 
     ``expand`` optionally turns one decoded object into several records (an OTLP export request
     into its spans); an exception from it rejects that object with reason ``adapter_error``.
+    ``fused`` (canonical records only, so never with ``expand``) is tried first on each NDJSON
+    line; the Event it returns is the line's record, already checked, and on None the line is
+    decoded as before. When it takes the first of several lines, that line is one whole object, so
+    the message cannot decode as one JSON value: it is read as NDJSON without trying.
     An empty or blank message holds no records. A one-line array (or NDJSON line holding an array)
     that does not decode is split into its elements, so its good records still come out.
     """
     if len(raw) > MAX_MESSAGE_BYTES:
         return [Rejection("oversize", f"message larger than {MAX_MESSAGE_BYTES} bytes", raw)]
-    out: list[Unit | Rejection] = []
+    out: list[Unit | Rejection | Event] = []
+    lines = None
+    if fused is not None:
+        lines = _lines(raw)
+        if len(lines) > 1 and (first := fused(lines[0])) is not None:
+            out.append(first)
+            _line_units(lines[1:], out, max_bytes, expand, fused)
+            return out
     try:
         value = loads(raw)
     except orjson.JSONDecodeError as err:
-        lines = [line for line in raw.splitlines() if line and not line.isspace()]
+        lines = _lines(raw) if lines is None else lines
         if len(lines) == 1:
-            _salvage(raw, err, out, max_bytes, expand)
+            _salvage(raw, err, out, max_bytes, expand)  # type: ignore[arg-type]
             return out
-        for line in lines:
-            _piece_units(line, out, max_bytes, expand, salvage=True)
+        _line_units(lines, out, max_bytes, expand, fused)
         return out
-    _value_units(value, raw, out, max_bytes, expand)
+    _value_units(value, raw, out, max_bytes, expand)  # type: ignore[arg-type]
     return out
+
+
+def _lines(raw: bytes) -> list[bytes]:
+    """The non-blank lines of a message."""
+    return [line for line in raw.splitlines() if line and not line.isspace()]
+
+
+def _line_units(
+    lines: list[bytes],
+    out: list[Unit | Rejection | Event],
+    max_bytes: int,
+    expand: Callable[[dict], list[dict]] | None,
+    fused: Callable[[bytes], Event | None] | None,
+) -> None:
+    """Append the records of NDJSON lines: the Event ``fused`` makes of a line, else its units."""
+    for line in lines:
+        if fused is not None and (event := fused(line)) is not None:
+            out.append(event)
+        else:
+            _piece_units(line, out, max_bytes, expand, salvage=True)  # type: ignore[arg-type]
 
 
 def parse_line(
@@ -696,6 +742,8 @@ def parse_line(
     """Decode and validate exactly one record (a JSONL line, or a one-record message)."""
     if len(raw) > max_bytes:
         return _oversize(raw, max_bytes)
+    if (event := _fused(raw, reference_ms, max_bytes)) is not None:
+        return event
     try:
         obj = loads(raw)
     except orjson.JSONDecodeError as err:
@@ -710,10 +758,13 @@ def parse_message(
     max_bytes: int = MAX_RECORD_BYTES,
 ) -> list[Event | Rejection]:
     """Decode and validate every record of a Kafka message value, in input order."""
+    if (event := _fused(raw, reference_ms, min(max_bytes, MAX_MESSAGE_BYTES))) is not None:
+        return [event]  # one plainly valid object: what split_message + check_record give
     out: list[Event | Rejection] = []
-    for unit in split_message(raw, max_bytes=max_bytes):
-        if type(unit) is Rejection:
-            out.append(unit)
+    fused = None if _FUSED is None or not compiled.ON else lambda line: _fused(line, reference_ms, max_bytes)
+    for unit in split_message(raw, max_bytes=max_bytes, fused=fused):
+        if type(unit) is Rejection or type(unit) is Event:
+            out.append(unit)  # type: ignore[arg-type]
             continue
         obj, own = unit  # type: ignore[misc]
         try:

@@ -9,7 +9,10 @@ when the kernel replaces the reference.
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import gzip
+import json
 import random
 from datetime import date
 from collections.abc import Iterator
@@ -531,6 +534,335 @@ def test_every_sample_record_parses_the_same_in_every_format() -> None:
     assert parsed > 100
 
 
+# ------------------------------------------------------------------------ fused decode + check
+# The bytes of a record, written with every JSON spelling orjson reads alike (white space, escapes,
+# number forms) and with what it reads otherwise or refuses (duplicate keys, big or infinite
+# numbers, lone surrogates, invalid UTF-8, trailing bytes, another top level). The oracle is
+# always orjson.loads + the Python reference on the same bytes.
+class _Raw:
+    """A number spelled as given (what orjson reads otherwise or refuses)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+_WS = ["", "", "", " ", "\n", "\t", " \r\n  "]
+_JUNK = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False, allow_infinity=False),
+              st.text(max_size=6), st.sampled_from(["1e400", "-1e400", "1e-400", "-0.0", "1E2", "0.1", "-0", "2.5e-308",
+                                                    "18446744073709551616", "9223372036854775808", "1.0e+2"]).map(_Raw)),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3), max_leaves=6)
+
+
+def _dump_str(s: str, rnd: random.Random) -> str:
+    out = []
+    for ch in s:
+        code = ord(ch)
+        how = rnd.choice(["plain", "plain", "plain", "u", "U"])
+        if ch in '"\\' or code < 0x20 or how != "plain":
+            if code > 0xFFFF:
+                hi, lo = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+                out.append(f"\\u{hi:04x}\\u{lo:04X}" if how == "U" else f"\\u{hi:04X}\\u{lo:04x}")
+            elif how == "plain" and ch in '"\\\n\t':
+                out.append({'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t"}[ch])
+            else:
+                out.append(f"\\u{code:04x}" if how == "u" else f"\\u{code:04X}")
+        elif ch == "/" and rnd.random() < 0.5:
+            out.append("\\/")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _dump_number(x: int | float, rnd: random.Random) -> str:
+    if type(x) is int:
+        return rnd.choice([str(x), str(x), f"{x}.0", f"{x}e0", f"{x}E+0"])
+    return rnd.choice([repr(x), f"{x:.17g}", f"{x:e}", f"{x:E}"])
+
+
+def _dump(value: object, rnd: random.Random) -> str:
+    """``value`` as JSON text, each token spelled one of the ways JSON allows."""
+    kind = type(value)
+    if kind is _Raw:
+        return value.text  # type: ignore[attr-defined]
+    if value is None or kind is bool:
+        return orjson.dumps(value).decode()
+    if kind in (int, float):
+        return _dump_number(value, rnd)  # type: ignore[arg-type]
+    if kind is str:
+        return _dump_str(value, rnd)  # type: ignore[arg-type]
+    if kind is list:
+        return "[" + ",".join(rnd.choice(_WS) + _dump(v, rnd) + rnd.choice(_WS) for v in value) + "]"  # type: ignore[attr-defined]
+    items = [rnd.choice(_WS) + _dump_str(k, rnd) + rnd.choice(_WS) + ":" + rnd.choice(_WS) + _dump(v, rnd) + rnd.choice(_WS)
+             for k, v in value.items()]  # type: ignore[attr-defined]
+    return "{" + ",".join(items) + "}"
+
+
+@st.composite
+def _record_bytes(draw: Any) -> bytes:
+    record = draw(_RECORDS)
+    if draw(st.integers(0, 3)) == 0:
+        try:
+            return orjson.dumps(record)
+        except TypeError:  # an int outside 64 bits, which orjson does not write
+            pass
+    record, rnd = dict(record), draw(st.randoms(use_true_random=False))
+    if draw(st.booleans()):
+        record[draw(st.sampled_from(["extra", "meta", "x-trace"]))] = draw(_JUNK)
+    text = _dump(record, rnd)
+    edit = draw(st.sampled_from(["none"] * 6 + ["dup", "dup_nested", "trailing", "array", "scalar", "utf8", "lone",
+                                                "control", "bom", "unclosed"]))
+    if edit == "dup" and record:
+        key = draw(st.sampled_from(sorted(record)))
+        member = _dump_str(key, rnd) + ":" + _dump(draw(st.sampled_from([record[key], None, 7, "x", "2026-11-26T14:03:07Z"])), rnd)
+        text = "{" + member + "," + text[1:] if draw(st.booleans()) or text == "{}" else text[:-1] + "," + member + "}"
+    elif edit == "dup_nested":
+        text = text.replace('"usage":{', '"usage":{"input_tokens":1,', 1).replace('"params":{', '"params":{"n":2,"n":3,', 1)
+        text = text.replace('"role":', '"role":"user","role":', 1)
+    elif edit == "trailing":
+        text += draw(st.sampled_from([" x", "{}", ",", "\x00", " \n ", "\f"]))
+    elif edit == "array":
+        text = "[" + text + "]"
+    elif edit == "scalar":
+        text = draw(st.sampled_from(["1", '"s"', "null", "[]", "true"]))
+    elif edit == "lone":
+        text = text.replace('"', '"\\ud83d', 2) if '"' in text else text
+    elif edit == "control":
+        text = text.replace('":"', '":"\x01', 1)
+    elif edit == "bom":
+        text = "\ufeff" + text
+    elif edit == "unclosed":
+        text = text[:-1]
+    raw = rnd.choice(_WS).encode() + text.encode("utf-8", "surrogatepass") + rnd.choice(_WS).encode()
+    if edit == "utf8":
+        at = draw(st.integers(0, len(raw)))
+        raw = raw[:at] + draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf"])) + raw[at:]
+    return raw
+
+
+def _oracle(raw: bytes, reference_ms: int | None) -> Event | None:
+    """What orjson + the Python reference make of ``raw``; None when that is not an Event."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if type(obj) is not dict:
+        return None
+    try:
+        return parse.check_record_reference(obj, reference_ms=reference_ms)
+    except parse.RecordError:
+        return None
+
+
+def test_fused_decode_agrees_with_orjson_and_the_reference_or_defers() -> None:
+    """Whatever bytes the fused path takes, orjson + the reference make the same Event of them
+    (compared by repr, so 1 / 1.0 / True and 0.0 / -0.0 differ); it takes most spellings of the
+    valid records and defers on the rest. parse_line and parse_message give the same with and
+    without it."""
+    fused = parse._FUSED
+    assert fused is not None, "the compiled kernel is not built: run `make install`"
+    paths = [0, 0]   # deferred, taken
+
+    @settings(max_examples=2000, deadline=None, derandomize=True)
+    @given(_record_bytes(), st.sampled_from([None, 1_795_701_787_412]))
+    def check(raw: bytes, reference_ms: int | None) -> None:
+        values = fused(raw, reference_ms)
+        if values is not None:
+            expected = _oracle(raw, reference_ms)
+            assert expected is not None, "the fused path took bytes orjson + the reference do not make an Event of"
+            assert repr(parse.Event(*values)) == repr(expected)
+            assert repr(parse.parse_line(raw, reference_ms=reference_ms)) == repr(expected)
+            assert repr(parse.parse_message(raw, reference_ms=reference_ms)) == repr([expected])
+        with compiled.python_reference():
+            reference = parse.parse_line(raw, reference_ms=reference_ms), parse.parse_message(raw, reference_ms=reference_ms)
+        assert repr((parse.parse_line(raw, reference_ms=reference_ms),
+                     parse.parse_message(raw, reference_ms=reference_ms))) == repr(reference)
+        paths[values is not None] += 1
+
+    check()
+    assert paths[1] > 500 and paths[0] > 800, paths
+
+
+def test_fused_decode_of_ndjson_lines_gives_what_the_orjson_path_gives() -> None:
+    """A message of several lines: each line the fused path takes is that line's Event, the others
+    decode (or are salvaged and rejected) as before, in input order."""
+    taken = [0]
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(st.lists(_record_bytes(), min_size=2, max_size=4).map(b"\n".join), st.sampled_from([None, 1_795_701_787_412]))
+    def check(raw: bytes, reference_ms: int | None) -> None:
+        with compiled.python_reference():
+            reference = parse.parse_message(raw, reference_ms=reference_ms)
+        assert repr(parse.parse_message(raw, reference_ms=reference_ms)) == repr(reference)
+        taken[0] += any(parse._FUSED(line, reference_ms) is not None for line in raw.splitlines())
+
+    check()
+    assert taken[0] > 100, taken
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"ts":1795701787412,"api_key_id":"k","x":1e400}', b'{"ts":1795701787412,"api_key_id":"k","x":18446744073709551616}',
+    b'{"ts":1795701787412,"api_key_id":"k","api_key_id":"j"}', b'{"ts":1795701787412,"api_key_id":"k\\ud83d"}',
+    b'{"ts":1795701787412,"api_key_id":"k\xff"}', b'{"ts":1795701787412,"api_key_id":"k"} x',
+    b'[{"ts":1795701787412,"api_key_id":"k"}]', b'{"ts":1795701787412,"api_key_id":"k"}\n{"ts":1795701787412,"api_key_id":"j"}',
+    b'{"ts":1795701787412,"api_key_id":"k","usage":{"input_tokens":1,"input_tokens":2}}',
+    b'{"ts":1795701787412,"api_key_id":"k","params":{"logit_bias":{"5":1,"5":2}}}',
+    b'{"ts":1795701787412,"api_key_id":"k","messages":[{"role":"user","role":"tool","content":"x"}]}',
+    b'\xef\xbb\xbf{"ts":1795701787412,"api_key_id":"k"}', b'{"ts":1795701787412,"api_key_id":"\x01"}',
+    # serde_json: an int above i64, an integral float that may have been written as an integer beyond u64,
+    # a negative zero read as a number (orjson makes an int of -0, serde_json the float -0.0), nesting past 127
+    b'{"ts":1795701787412,"api_key_id":"k","params":{"seed":9223372036854775808}}',
+    b'{"ts":1795701787412,"api_key_id":"k","x":-9223372036854775809}', b'{"ts":1795701787412,"api_key_id":"k","x":1e19}',
+    b'{"ts":1795701787412,"api_key_id":"k","params":{"temperature":-0}}',
+    b'{"ts":1795701787412,"api_key_id":"k","params":{"temperature":-0.0}}', b'{"ts":1795701787412,"api_key_id":"k","status":-0}',
+    b'{"ts":1795701787412,"api_key_id":"k","x":' + b"[" * 129 + b"]" * 129 + b"}",
+])
+def test_fused_decode_defers_on_what_orjson_reads_otherwise_or_refuses(raw: bytes) -> None:
+    assert parse._FUSED(raw, None) is None
+    with compiled.python_reference():
+        reference = parse.parse_line(raw), parse.parse_message(raw)
+    assert (parse.parse_line(raw), parse.parse_message(raw)) == reference
+
+
+def test_fused_decode_takes_the_plain_records() -> None:
+    """The fused path must actually be taken for ordinary records, in any JSON spelling."""
+    record = {"ts": "2026-11-26T14:03:07.412Z", "api_key_id": "k", "client_ip": "203.0.113.7, 10.0.0.2",
+              "usage": {"input_tokens": 3, "output_tokens": 900}, "params": {"temperature": 0.7, "stream": True,
+                                                                             "logit_bias": {"9642": 100, "2822": -1.5}},
+              "system": "be brief", "messages": [{"role": "developer", "content": "no lists"},
+                                                 {"role": "user", "content": "h\u00e9 \"/\\ \U0001f600\n"},
+                                                 {"role": "assistant"}], "unknown": [{"a": [1.5, None, {}]}, -0.0]}
+    expected = parse.check_record_reference(record)
+    for raw in [orjson.dumps(record), json.dumps(record).encode(), json.dumps(record, indent=2, ensure_ascii=False).encode(),
+                b" \r\n" + json.dumps(record).replace("/", "\\/").encode() + b"\n"]:
+        values = parse._FUSED(raw, None)
+        assert values is not None, raw
+        assert repr(parse.Event(*values)) == repr(expected)
+        assert parse._FUSED(raw, 1_795_701_787_412 + 8 * 86_400_000) is None  # the reference window
+
+
+def test_fused_decode_takes_a_negative_zero_it_does_not_read_as_a_number() -> None:
+    """``-0`` and ``-0.0`` are taken where only their being a number counts (a member the check does
+    not read, a logit_bias value), and nesting 127 levels deep (serde_json's limit) is read."""
+    for raw in [b'{"ts":1795701787412,"api_key_id":"k","x":[-0,-0.0,{"y":-0}]}',
+                b'{"ts":1795701787412,"api_key_id":"k","params":{"logit_bias":{"5":-0,"7":-0.0}}}',
+                b'{"ts":1795701787412,"api_key_id":"k","x":' + b"[" * 126 + b"]" * 126 + b"}"]:
+        values = parse._FUSED(raw, None)
+        assert values is not None, raw
+        assert repr(parse.Event(*values)) == repr(_oracle(raw, None))
+
+
+def _record_kernel(message: Any) -> Any:
+    """A RecordKernel like :data:`detector.parse._KERNEL`, with ``message`` for Message."""
+    return compiled.kernel(
+        "RecordKernel", [(f.name, None if f.default is dataclasses.MISSING else f.default) for f in dataclasses.fields(Event)],
+        parse._kernel_specs(parse._TOP), parse._kernel_specs(parse._USAGE), parse._kernel_specs(parse._PARAMS), parse._ROLES,
+        message, (parse.TS_MIN_MS, parse.TS_MAX_MS, parse.REFERENCE_WINDOW_MS, parse.MAX_ID_CHARS,
+                  parse.MAX_API_KEY_ID_CHARS, parse.MAX_LOGIT_BIAS_IDS))
+
+
+_TURNS = orjson.dumps({"ts": 1795701787412, "api_key_id": "k", "messages": [
+    {"role": "user", "content": "hi"}, {"role": "assistant", "content": None}, {"role": "system", "content": "s"}]})
+
+
+def test_message_turns_are_made_without_calling_message() -> None:
+    """The kernel makes ``Message`` turns as its call would (``object.__new__``, then each slot set
+    as its generated ``__init__`` does) only while Message is a plain frozen slots dataclass of
+    (role, content): when this fails because Message changed, the kernel calls it (correct, slower);
+    review ``plain_slots`` in ``detector/native/src/record.rs`` with the change."""
+    assert [f.name for f in dataclasses.fields(Message)] == ["role", "content"]
+    assert Message.__slots__ == ("role", "content") and Message.__bases__ == (object,) and type(Message) is type
+    assert Message.__new__ is object.__new__ and not hasattr(Message, "__post_init__")
+    assert Message.__dataclass_params__.init and Message.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    assert parse._KERNEL.plain_turns
+    turns = parse.Event(*parse._KERNEL.check(_TURNS)).messages
+    assert turns == (Message("user", "hi"), Message("assistant", None))
+    assert all(type(t) is Message and gc.is_tracked(t) == gc.is_tracked(Message("a", "b")) for t in turns)
+    assert {hash(t) for t in turns} == {hash(Message("user", "hi")), hash(Message("assistant", None))}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        turns[0].role = "tool"  # type: ignore[misc]
+
+
+def test_a_message_class_that_is_not_plain_is_called() -> None:
+    """A field more, ``__post_init__``, ``__new__``, a hand-written ``__init__``, a base class, no
+    ``__slots__``, or no class at all: the kernel calls it for every turn."""
+    calls: list[tuple[object, ...]] = []
+
+    @dataclasses.dataclass(slots=True, frozen=True)
+    class Extra:
+        role: str
+        content: str | None
+        tag: str = "t"
+
+    @dataclasses.dataclass(slots=True, frozen=True)
+    class PostInit:
+        role: str
+        content: str | None
+
+        def __post_init__(self) -> None:
+            calls.append(("post_init", self.role))
+
+    @dataclasses.dataclass(slots=True, frozen=True)
+    class New:
+        role: str
+        content: str | None
+
+        def __new__(cls, *args: object) -> Any:
+            calls.append(("new", *args))
+            return object.__new__(cls)
+
+    @dataclasses.dataclass(slots=True, frozen=True, init=False)
+    class Init:
+        role: str
+        content: str | None
+
+        def __init__(self, role: str, content: str | None) -> None:
+            calls.append(("init", role))
+            object.__setattr__(self, "role", role.upper())
+            object.__setattr__(self, "content", content)
+
+    @dataclasses.dataclass(slots=True, frozen=True)
+    class Sub(Message):
+        def __post_init__(self) -> None:
+            calls.append(("sub", self.role))
+
+    @dataclasses.dataclass(frozen=True)
+    class Dict:
+        role: str
+        content: str | None
+
+    def function(role: str, content: str | None) -> tuple[str, str | None]:
+        return role, content
+
+    for cls in [Extra, PostInit, New, Init, Sub, Dict, function]:
+        kernel = _record_kernel(cls)
+        assert not kernel.plain_turns, cls
+        calls.clear()
+        turns = parse.Event(*kernel.check(_TURNS)).messages
+        assert len(calls) == (2 if cls in (PostInit, New, Init, Sub) else 0), (cls, calls)
+        assert turns == (cls("user", "hi"), cls("assistant", None)), cls
+
+    @dataclasses.dataclass(slots=True, frozen=True)
+    class Plain:
+        role: str
+        content: str | None
+
+    assert _record_kernel(Plain).plain_turns
+
+
+def test_every_sample_line_parses_the_same_with_and_without_the_fused_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    files = sorted((SHARED / "samples").rglob("*.jsonl"))
+    raws = [raw for path in files for data in [path.read_bytes()] for raw in [data, *data.splitlines()]]
+    fused = [(parse.parse_line(raw), parse.parse_message(raw)) for raw in raws]
+    monkeypatch.setattr(parse, "_FUSED", None)
+    assert [(parse.parse_line(raw), parse.parse_message(raw)) for raw in raws] == fused
+    with compiled.python_reference():
+        assert [(parse.parse_line(raw), parse.parse_message(raw)) for raw in raws] == fused
+
+
 @pytest.fixture(scope="module")
 def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("native-sim")
@@ -548,6 +880,14 @@ def test_simulated_records_parse_the_same(sim_events: list[Event], sim_dir: Path
         reference = [e for e in parse_lines(open_lines(sim_dir / "events.jsonl.gz"), "canonical")
                      if isinstance(e, Event)]
     assert sim_events == reference
+
+
+def test_simulated_records_take_the_fused_path(sim_events: list[Event], sim_dir: Path) -> None:
+    lines = list(open_lines(sim_dir / "events.jsonl.gz"))
+    taken = [parse._FUSED(raw) for raw in lines]
+    assert sum(v is not None for v in taken) >= 0.99 * len(lines)
+    assert [parse.Event(*v) for v in taken if v is not None] == [parse.Event(*parse._KERNEL.check(orjson.loads(raw)))
+                                                                  for raw, v in zip(lines, taken) if v is not None]
 
 
 def test_features_of_every_event_are_identical(sim_events: list[Event]) -> None:

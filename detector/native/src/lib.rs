@@ -3,7 +3,9 @@
 //! (`domain.rs`): what `detector.domains.domain_of` counts and searches, and its decision.
 //! `TextSignals` (`signals.rs`): `detector.signals.text_signals`. `FeatureKernel` (`features.rs`):
 //! everything `detector.features.extract` derives from the user turn, in one call per event.
-//! `RecordKernel` (`record.rs`): `detector.parse.check_record` for plainly valid records.
+//! `RecordKernel` (`record.rs`): `detector.parse.check_record` for plainly valid records, given the
+//! dict orjson made or the record's bytes, which it decodes itself (`val.rs`, by `serde_json`)
+//! without the dict.
 //! `RequestKernel` (`request.rs`): all of `detector.features.extract`, around `FeatureKernel`.
 //! `WindowKernel` and `KeyWindows` (`windows.rs`): `detector.windows.KeyWindows`, one key's window
 //! state, with `detector.summary.bucket_stats` (`stats.rs`) at each close; its buckets
@@ -39,6 +41,7 @@ mod slots;
 mod stats;
 mod tokens;
 mod true_div;
+mod val;
 mod windows;
 mod wire;
 

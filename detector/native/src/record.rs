@@ -1,5 +1,7 @@
-//! `detector.parse.check_record` for the common case: a decoded canonical record (the dict orjson
-//! made) checked field by field, returned as the positional arguments of `Event`.
+//! `detector.parse.check_record` for the common case, returned as the positional arguments of
+//! `Event`: `check(dict)` reads the dict `orjson.loads` made of a canonical record; `check(bytes)`
+//! reads the record's bytes itself ([`crate::val`], by `serde_json`), never building that dict, and gives the same
+//! arguments for every record it takes.
 //!
 //! The field table (source key, Event field, kind, bounds), the Event field order and defaults,
 //! the role map and the limits come from `detector.parse` at start-up. Any record that is not
@@ -7,14 +9,25 @@
 //! ISO 8601 form than `YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+hh:mm)`, an identifier to truncate, content
 //! given as a list of parts, a `logit_bias` key other than a decimal id of at most 18 digits --
 //! returns `None`, and the Python reference decides (and writes the rejection). So the kernel
-//! never has to agree with Python on an error.
+//! never has to agree with Python on an error. `check(bytes)` also returns `None` for bytes its
+//! decoder is not sure orjson reads the same way (see `val.rs`), and for duplicate keys in any
+//! object it reads; the caller then decodes them with orjson and calls `check(dict)`.
+//!
+//! Each rule is written once, over [`Json`]: a value orjson made (`Bound<PyAny>`) or a decoded
+//! [`Val`]. Cost: `check(dict)` about 1.5 µs per gateway record; `check(bytes)` replaces
+//! `orjson.loads` + `check(dict)` (`docs/design.md` has the figures).
 
-use pyo3::intern;
-use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+
 use crate::bytes_pass::is_py_space;
+use crate::val::{self, Val};
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -31,10 +44,207 @@ enum Kind {
     Timestamp,
 }
 
+/// A source key: a Python str to look up a dict, its text to look up decoded members.
+struct Key {
+    py: Py<PyString>,
+    name: Box<str>,
+}
+
+impl Key {
+    fn new(py: Python<'_>, name: &str) -> Self {
+        Key {
+            py: PyString::new(py, name).unbind(),
+            name: name.into(),
+        }
+    }
+}
+
 struct Field {
-    key: Py<PyString>,
+    key: Key,
     slot: usize,
     kind: Kind,
+}
+
+/// The keys the check reads outside the field tables.
+struct Keys {
+    ts: Key,
+    api_key_id: Key,
+    usage: Key,
+    params: Key,
+    logit_bias: Key,
+    system: Key,
+    messages: Key,
+    role: Key,
+    content: Key,
+}
+
+/// One JSON value as the checks read it: what orjson made of it (`Bound<PyAny>`) or the decoded
+/// [`Val`]. Each reader answers `None` (or false) for a value of another type.
+trait Json<'py>: Sized {
+    type Map: Members<'py, Value = Self>;
+    fn is_null(&self) -> bool;
+    fn is_str(&self) -> bool;
+    fn is_bool(&self) -> bool;
+    /// An int or a float.
+    fn is_number(&self) -> bool;
+    /// Code points of a string.
+    fn chars(&self) -> Option<usize>;
+    /// The UTF-8 text of a string.
+    fn text(&self) -> Option<&str>;
+    /// An int (not a bool) that fits in i128.
+    fn int(&self) -> Option<i128>;
+    fn float(&self) -> Option<f64>;
+    /// The Python object orjson makes of a string, int or bool.
+    fn object(&self, py: Python<'py>) -> Option<Bound<'py, PyAny>>;
+    /// The members of an object whose keys are distinct.
+    fn map(&self) -> Option<Self::Map>;
+    /// `f` of each element of a list, in order; `None` for another type or when `f` defers.
+    fn each_item(&self, f: impl FnMut(Self) -> Option<()>) -> Option<()>;
+}
+
+/// The members of one JSON object.
+trait Members<'py> {
+    type Value: Json<'py>;
+    /// The member `key`, `None` when absent.
+    fn get(&self, py: Python<'py>, key: &Key) -> Option<Self::Value>;
+    fn count(&self) -> usize;
+    /// `f` of each (key, value); `None` for a key that is not UTF-8 or when `f` defers.
+    fn each(&self, f: impl FnMut(&str, &Self::Value) -> Option<()>) -> Option<()>;
+    /// The member `key` unless absent or null (`null` means absent).
+    fn present(&self, py: Python<'py>, key: &Key) -> Option<Self::Value> {
+        self.get(py, key).filter(|v| !v.is_null())
+    }
+}
+
+impl<'py> Json<'py> for Bound<'py, PyAny> {
+    type Map = Bound<'py, PyDict>;
+    fn is_null(&self) -> bool {
+        self.is_none()
+    }
+    fn is_str(&self) -> bool {
+        self.is_exact_instance_of::<PyString>()
+    }
+    fn is_bool(&self) -> bool {
+        self.is_exact_instance_of::<PyBool>()
+    }
+    fn is_number(&self) -> bool {
+        self.is_exact_instance_of::<PyInt>() || self.is_exact_instance_of::<PyFloat>()
+    }
+    fn chars(&self) -> Option<usize> {
+        self.is_str().then(|| self.len().ok())?
+    }
+    fn text(&self) -> Option<&str> {
+        self.is_str().then(|| self.cast::<PyString>().ok()?.to_str().ok())?
+    }
+    fn int(&self) -> Option<i128> {
+        self.is_exact_instance_of::<PyInt>().then(|| self.extract().ok())?
+    }
+    fn float(&self) -> Option<f64> {
+        self.is_exact_instance_of::<PyFloat>().then(|| self.extract().ok())?
+    }
+    fn object(&self, _py: Python<'py>) -> Option<Bound<'py, PyAny>> {
+        Some(self.clone())
+    }
+    fn map(&self) -> Option<Bound<'py, PyDict>> {
+        self.cast::<PyDict>()
+            .ok()
+            .filter(|d| d.is_exact_instance_of::<PyDict>())
+            .cloned()
+    }
+    fn each_item(&self, mut f: impl FnMut(Self) -> Option<()>) -> Option<()> {
+        let list = self
+            .cast::<PyList>()
+            .ok()
+            .filter(|l| l.is_exact_instance_of::<PyList>())?;
+        list.iter().try_for_each(&mut f)
+    }
+}
+
+impl<'py> Members<'py> for Bound<'py, PyDict> {
+    type Value = Bound<'py, PyAny>;
+    fn get(&self, py: Python<'py>, key: &Key) -> Option<Self::Value> {
+        self.get_item(key.py.bind(py)).ok().flatten()
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn each(&self, mut f: impl FnMut(&str, &Self::Value) -> Option<()>) -> Option<()> {
+        self.iter().try_for_each(|(k, v)| f(k.text()?, &v))
+    }
+}
+
+/// The members of a decoded object whose keys are distinct ([`val::unique`]).
+struct Decoded<'a>(&'a [(Cow<'a, str>, Val<'a>)]);
+
+impl<'py, 'a> Json<'py> for &'a Val<'a> {
+    type Map = Decoded<'a>;
+    fn is_null(&self) -> bool {
+        matches!(self, Val::Null)
+    }
+    fn is_str(&self) -> bool {
+        matches!(self, Val::Str(_))
+    }
+    fn is_bool(&self) -> bool {
+        matches!(self, Val::Bool(_))
+    }
+    fn is_number(&self) -> bool {
+        matches!(self, Val::Int(_) | Val::Float(_) | Val::NegZero)
+    }
+    fn chars(&self) -> Option<usize> {
+        self.text().map(|s| s.chars().count())
+    }
+    fn text(&self) -> Option<&str> {
+        match self {
+            Val::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn int(&self) -> Option<i128> {
+        match self {
+            Val::Int(i) => Some(*i as i128),
+            _ => None,
+        }
+    }
+    /// (a negative zero is neither an int nor a float: [`Val::NegZero`])
+    fn float(&self) -> Option<f64> {
+        match self {
+            Val::Float(x) => Some(*x),
+            _ => None,
+        }
+    }
+    fn object(&self, py: Python<'py>) -> Option<Bound<'py, PyAny>> {
+        match self {
+            Val::Str(s) => Some(PyString::new(py, s).into_any()),
+            Val::Int(i) => Some(i.into_pyobject(py).ok()?.into_any()),
+            Val::Bool(b) => Some(PyBool::new(py, *b).to_owned().into_any()),
+            _ => None,
+        }
+    }
+    fn map(&self) -> Option<Decoded<'a>> {
+        match *self {
+            Val::Map(members) => val::unique(members).map(Decoded),
+            _ => None,
+        }
+    }
+    fn each_item(&self, f: impl FnMut(Self) -> Option<()>) -> Option<()> {
+        match *self {
+            Val::List(items) => items.iter().try_for_each(f),
+            _ => None,
+        }
+    }
+}
+
+impl<'py, 'a> Members<'py> for Decoded<'a> {
+    type Value = &'a Val<'a>;
+    fn get(&self, _py: Python<'py>, key: &Key) -> Option<Self::Value> {
+        self.0.iter().find(|(k, _)| val::same(k, &key.name)).map(|(_, v)| v)
+    }
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+    fn each(&self, mut f: impl FnMut(&str, &Self::Value) -> Option<()>) -> Option<()> {
+        self.0.iter().try_for_each(|(k, v)| f(k, &v))
+    }
 }
 
 #[inline]
@@ -122,21 +332,60 @@ pub struct RecordKernel {
     top: Vec<Field>,
     usage: Vec<Field>,
     params: Vec<Field>,
+    keys: Keys,
     defaults: Vec<Py<PyAny>>,
     slots: Slots,
-    roles: HashMap<String, Py<PyString>>,
+    roles: FxHashMap<String, Py<PyString>>,
     message: Py<PyAny>,
+    /// `Message`'s two slots, when it is a plain dataclass of them ([`plain_slots`])
+    message_slots: Option<(Py<PyString>, Py<PyString>)>,
     limits: (i64, i64, i64, usize, usize, usize),
 }
 
+/// The slot names `(role, content)` of `message` when calling it only makes an instance and
+/// assigns those two slots, so that [`RecordKernel::turn`] may do just that without the call: a
+/// class (of metaclass `type`, base `object`, `__new__` `object.__new__`) that is a dataclass of
+/// exactly the fields `role`, `content`, with its generated `__init__` (`init=True`), no
+/// `__post_init__`, and `__slots__` of those two names. Its instances are then made by
+/// `object.__new__` (whose work, for such a class, is the type's `tp_alloc`:
+/// `PyType_GenericAlloc`), and its `__init__` assigns each field with `object.__setattr__`
+/// (`PyObject_GenericSetAttr`), frozen or not. `None` for any other class: then it is called.
+/// `tests/unit/test_native.py` fails when `detector.record.Message` stops being such a class.
+fn plain_slots(message: &Bound<'_, PyAny>) -> PyResult<Option<(Py<PyString>, Py<PyString>)>> {
+    let py = message.py();
+    let names = ["role", "content"];
+    let object = py.get_type::<PyAny>();
+    let fields: Option<Vec<String>> = match message.getattr("__dataclass_fields__") {
+        Ok(f) => Some(f.cast::<PyDict>()?.keys().extract()?),
+        Err(_) => None,
+    };
+    let init = match message.getattr("__dataclass_params__") {
+        Ok(p) => p.getattr("init")?.is_truthy()?,
+        Err(_) => false,
+    };
+    let slots: Option<Vec<String>> = message.getattr("__slots__").ok().and_then(|s| s.extract().ok());
+    let plain = message.get_type().is(py.get_type::<PyType>())
+        && message.getattr("__bases__")?.eq((&object,))?
+        && message.getattr("__new__")?.is(&object.getattr("__new__")?)
+        && fields.is_some_and(|f| f == names)
+        && init
+        && !message.hasattr("__post_init__")?
+        && slots.is_some_and(|s| s == names);
+    Ok(plain.then(|| {
+        (
+            PyString::new(py, names[0]).unbind(),
+            PyString::new(py, names[1]).unbind(),
+        )
+    }))
+}
+
 impl RecordKernel {
-    fn timestamp(&self, v: &Bound<'_, PyAny>) -> Option<i64> {
-        let ms = if v.is_exact_instance_of::<PyString>() {
-            rfc3339_ms(v.cast::<PyString>().ok()?.to_str().ok()?)?
-        } else if v.is_exact_instance_of::<PyInt>() {
-            v.extract::<i64>().ok()?
-        } else if v.is_exact_instance_of::<PyFloat>() {
-            let f = v.extract::<f64>().ok()?;
+    fn timestamp<'py>(&self, v: &impl Json<'py>) -> Option<i64> {
+        let ms = if let Some(s) = v.text() {
+            rfc3339_ms(s)?
+        } else if let Some(i) = v.int() {
+            i64::try_from(i).ok()?
+        } else if let Some(f) = v.float() {
             if !f.is_finite() || f.abs() >= 9.0e15 {
                 return None;
             }
@@ -148,36 +397,26 @@ impl RecordKernel {
     }
 
     /// The checked value of one field, or `None` when Python has to decide.
-    fn value<'py>(&self, py: Python<'py>, kind: Kind, v: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+    fn value<'py>(&self, py: Python<'py>, kind: Kind, v: &impl Json<'py>) -> Option<Bound<'py, PyAny>> {
         match kind {
-            Kind::Id => {
-                let s = v
-                    .cast::<PyString>()
-                    .ok()
-                    .filter(|_| v.is_exact_instance_of::<PyString>())?;
-                (s.len().ok()? <= self.limits.3).then(|| v.clone())
-            }
-            Kind::Text => v.is_exact_instance_of::<PyString>().then(|| v.clone()),
-            Kind::Int(lo, hi) => {
-                let x = v.is_exact_instance_of::<PyInt>().then(|| v.extract::<i128>().ok())??;
-                (lo..=hi).contains(&x).then(|| v.clone())
-            }
+            Kind::Id => (v.chars()? <= self.limits.3).then(|| v.object(py))?,
+            Kind::Text => v.is_str().then(|| v.object(py))?,
+            Kind::Int(lo, hi) => (lo..=hi).contains(&v.int()?).then(|| v.object(py))?,
             Kind::Number(lo, hi) => {
-                let x = if v.is_exact_instance_of::<PyFloat>() {
-                    v.extract::<f64>().ok()?
-                } else if v.is_exact_instance_of::<PyInt>() {
-                    // exact below 2**53; every bound here is far smaller
-                    let i = v.extract::<i64>().ok()?;
-                    if i.unsigned_abs() > 1 << 53 {
-                        return None;
+                let x = match v.float() {
+                    Some(x) => x,
+                    None => {
+                        // exact below 2**53; every bound here is far smaller
+                        let i = v.int()?;
+                        if i.unsigned_abs() > 1 << 53 {
+                            return None;
+                        }
+                        i as f64
                     }
-                    i as f64
-                } else {
-                    return None;
                 };
                 (lo <= x && x <= hi).then(|| PyFloat::new(py, x).into_any())
             }
-            Kind::Bool => v.is_exact_instance_of::<PyBool>().then(|| v.clone()),
+            Kind::Bool => v.is_bool().then(|| v.object(py))?,
             Kind::Timestamp => Some(self.timestamp(v)?.into_pyobject(py).ok()?.into_any()),
         }
     }
@@ -186,17 +425,13 @@ impl RecordKernel {
         &self,
         py: Python<'py>,
         out: &mut [Bound<'py, PyAny>],
-        src: &Bound<'py, PyDict>,
+        src: &impl Members<'py>,
         table: &[Field],
     ) -> Option<()> {
         for f in table {
-            let Some(v) = src.get_item(f.key.bind(py)).ok()? else {
-                continue;
-            };
-            if v.is_none() {
-                continue;
+            if let Some(v) = src.present(py, &f.key) {
+                out[f.slot] = self.value(py, f.kind, &v)?;
             }
-            out[f.slot] = self.value(py, f.kind, &v)?;
         }
         Some(())
     }
@@ -205,43 +440,154 @@ impl RecordKernel {
     /// most 18 digits and whose values are ints or floats: the sorted distinct ids, the smallest
     /// kept. `None` for any other map (a hashed key, a long id, another value type): the
     /// reference decides.
-    fn bias_ids(&self, bias: &Bound<'_, PyDict>) -> Option<Vec<u64>> {
-        let mut ids = Vec::with_capacity(bias.len());
-        for (key, value) in bias.iter() {
-            if !(value.is_exact_instance_of::<PyInt>() || value.is_exact_instance_of::<PyFloat>()) {
-                return None;
-            }
-            let key = key.cast::<PyString>().ok()?.to_str().ok()?;
-            if key.is_empty() || key.len() > 18 || !key.bytes().all(|b| b.is_ascii_digit()) {
+    fn bias_ids<'py>(&self, bias: &impl Members<'py>) -> Option<Vec<u64>> {
+        let mut ids = Vec::with_capacity(bias.count());
+        bias.each(|key, value| {
+            if !value.is_number() || key.is_empty() || key.len() > 18 || !key.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
             ids.push(key.parse::<u64>().ok()?);
-        }
+            Some(())
+        })?;
         ids.sort_unstable();
         ids.dedup();
         ids.truncate(self.limits.5);
         Some(ids)
     }
 
-    fn nested<'py>(
+    /// Fills `table` from the object at `key` of `obj` and returns that object (`Some(None)` when
+    /// absent or null).
+    fn nested<'py, M: Members<'py>>(
         &self,
         py: Python<'py>,
         out: &mut [Bound<'py, PyAny>],
-        obj: &Bound<'py, PyDict>,
-        key: &Bound<'py, PyString>,
+        obj: &M,
+        key: &Key,
         table: &[Field],
-    ) -> Option<Option<Bound<'py, PyDict>>> {
-        match obj.get_item(key).ok()? {
-            Some(v) if !v.is_none() => {
-                let d = v
-                    .cast_into::<PyDict>()
-                    .ok()
-                    .filter(|d| d.is_exact_instance_of::<PyDict>())?;
+    ) -> Option<Option<<M::Value as Json<'py>>::Map>> {
+        match obj.present(py, key) {
+            Some(v) => {
+                let d = v.map()?;
                 self.fill(py, out, &d, table)?;
                 Some(Some(d))
             }
-            _ => Some(None),
+            None => Some(None),
         }
+    }
+
+    /// `Message(role, content)`. For a plain class ([`plain_slots`]) what calling it does, without
+    /// the Python `__init__` frame: `tp_alloc` (`PyType_GenericAlloc`, GC-tracked, a reference to
+    /// the type) and `object.__setattr__` of each slot (`PyObject_GenericSetAttr`). Measured on the
+    /// b7 records (about four turns each), `check(bytes)` costs 49.4k instructions per record so,
+    /// 64.0k calling `Message`, 51.8k calling `object.__new__` before the same assignments. Any
+    /// other class is called.
+    fn turn<'py>(
+        &self,
+        py: Python<'py>,
+        role: &Bound<'py, PyString>,
+        content: Bound<'py, PyAny>,
+    ) -> Option<Bound<'py, PyAny>> {
+        let Some((role_slot, content_slot)) = &self.message_slots else {
+            return self.message.bind(py).call1((role.clone(), content)).ok();
+        };
+        // SAFETY: `message` is a type (checked in `new`); the new reference is owned by `turn`,
+        // and each call below either succeeds or leaves an exception that `PyErr::take` clears.
+        unsafe {
+            let turn = Bound::from_owned_ptr_or_opt(
+                py,
+                ffi::PyType_GenericAlloc(self.message.as_ptr() as *mut ffi::PyTypeObject, 0),
+            );
+            let set = |turn: &Bound<'py, PyAny>, slot: &Py<PyString>, value: *mut ffi::PyObject| {
+                ffi::PyObject_GenericSetAttr(turn.as_ptr(), slot.as_ptr(), value) == 0
+            };
+            match turn {
+                Some(t) if set(&t, role_slot, role.as_ptr()) && set(&t, content_slot, content.as_ptr()) => Some(t),
+                _ => {
+                    PyErr::take(py);
+                    None
+                }
+            }
+        }
+    }
+
+    /// `Event`'s positional arguments for a plainly valid record `obj`, else `None`.
+    fn check_members<'py>(
+        &self,
+        py: Python<'py>,
+        obj: &impl Members<'py>,
+        reference_ms: Option<i64>,
+    ) -> Option<Bound<'py, PyTuple>> {
+        let k = &self.keys;
+        let ts_ms = self.timestamp(&obj.get(py, &k.ts)?)?;
+        if reference_ms.is_some_and(|r| (ts_ms - r).abs() > self.limits.2) {
+            return None;
+        }
+        let key = obj.get(py, &k.api_key_id)?;
+        if !(1..=self.limits.4).contains(&key.chars()?) {
+            return None;
+        }
+        let mut out: Vec<Bound<'py, PyAny>> = self.defaults.iter().map(|d| d.bind(py).clone()).collect();
+        out[self.slots.ts_ms] = ts_ms.into_pyobject(py).ok()?.into_any();
+        out[self.slots.api_key_id] = key.object(py)?;
+        self.fill(py, &mut out, obj, &self.top)?;
+        self.nested(py, &mut out, obj, &k.usage, &self.usage)?;
+        if let Some(params) = self.nested(py, &mut out, obj, &k.params, &self.params)? {
+            if let Some(bias) = params.present(py, &k.logit_bias) {
+                let bias = bias.map()?;
+                out[self.slots.logit_bias_ids] = PyTuple::new(py, self.bias_ids(&bias)?).ok()?.into_any();
+                if out[self.slots.logit_bias_size].is_none() {
+                    out[self.slots.logit_bias_size] = bias.count().into_pyobject(py).ok()?.into_any();
+                }
+            }
+        }
+        let ip_slot = self.slots.client_ip;
+        if let Ok(ip) = out[ip_slot].cast::<PyString>() {
+            let ip = ip.to_str().ok()?;
+            if let Some((first, _)) = ip.split_once(',') {
+                let first = first.trim_matches(is_py_space);
+                out[ip_slot] = if first.is_empty() {
+                    py.None().into_bound(py)
+                } else {
+                    PyString::new(py, first).into_any()
+                };
+            }
+        }
+        let mut system: Vec<Bound<'py, PyAny>> = Vec::new();
+        if let Some(s) = obj.present(py, &k.system) {
+            system.push(s.is_str().then(|| s.object(py))??);
+        }
+        if let Some(msgs) = obj.present(py, &k.messages) {
+            let mut turns = Vec::new();
+            msgs.each_item(|m| {
+                let m = m.map()?;
+                let role = self.roles.get(m.get(py, &k.role)?.text()?)?.bind(py);
+                let content = match m.present(py, &k.content) {
+                    Some(c) => c.is_str().then(|| c.object(py))??,
+                    None => py.None().into_bound(py),
+                };
+                if role.to_str().ok()? == "system" {
+                    if !content.is_none() {
+                        system.push(content);
+                    }
+                } else {
+                    turns.push(self.turn(py, role, content)?);
+                }
+                Some(())
+            })?;
+            out[self.slots.messages] = PyTuple::new(py, turns).ok()?.into_any();
+        }
+        match system.len() {
+            0 => {}
+            1 => out[self.slots.system] = system.pop()?,
+            _ => {
+                let parts: Vec<&str> = system
+                    .iter()
+                    .map(|s| s.cast::<PyString>().ok()?.to_str().ok())
+                    .collect::<Option<_>>()?;
+                out[self.slots.system] = PyString::new(py, &parts.join("\n\n")).into_any();
+            }
+        }
+        PyTuple::new(py, out).ok()
     }
 }
 
@@ -269,7 +615,7 @@ fn table(py: Python<'_>, slot: &HashMap<String, usize>, specs: Vec<Spec<'_>>) ->
             };
             let slot = *slot.get(&dest).ok_or_else(|| no_field(&dest))?;
             Ok(Field {
-                key: PyString::new(py, &key).unbind(),
+                key: Key::new(py, &key),
                 slot,
                 kind,
             })
@@ -309,123 +655,60 @@ impl RecordKernel {
             logit_bias_ids: at("logit_bias_ids")?,
             logit_bias_size: at("logit_bias_size")?,
         };
+        let key = |name: &str| Key::new(py, name);
         Ok(RecordKernel {
             top: table(py, &slot, top)?,
             usage: table(py, &slot, usage)?,
             params: table(py, &slot, params)?,
+            keys: Keys {
+                ts: key("ts"),
+                api_key_id: key("api_key_id"),
+                usage: key("usage"),
+                params: key("params"),
+                logit_bias: key("logit_bias"),
+                system: key("system"),
+                messages: key("messages"),
+                role: key("role"),
+                content: key("content"),
+            },
             defaults: fields.into_iter().map(|(_, d)| d.unbind()).collect(),
             slots,
             roles: roles
                 .into_iter()
                 .map(|(k, v)| (k, PyString::new(py, &v).unbind()))
                 .collect(),
+            message_slots: match message.cast::<PyType>() {
+                Ok(_) => plain_slots(&message)?,
+                Err(_) => None,
+            },
             message: message.unbind(),
             limits,
         })
     }
 
-    /// `Event`'s positional arguments for a plainly valid record, else `None`.
-    #[pyo3(signature = (obj, reference_ms=None))]
+    /// Whether `Message` turns are made without calling it ([`plain_slots`]).
+    #[getter]
+    fn plain_turns(&self) -> bool {
+        self.message_slots.is_some()
+    }
+
+    /// `Event`'s positional arguments for a plainly valid record, else `None`. `record` is the dict
+    /// orjson made of it, or its bytes: then they are decoded here ([`val::decode`]) without the
+    /// dict, and `None` also stands for bytes orjson may read otherwise (decode them with orjson
+    /// and call this again with the dict).
+    #[pyo3(signature = (record, reference_ms=None))]
     fn check<'py>(
         &self,
         py: Python<'py>,
-        obj: &Bound<'py, PyAny>,
+        record: &Bound<'py, PyAny>,
         reference_ms: Option<i64>,
     ) -> Option<Bound<'py, PyTuple>> {
-        let obj = obj
-            .cast::<PyDict>()
-            .ok()
-            .filter(|d| d.is_exact_instance_of::<PyDict>())?;
-        let ts_ms = self.timestamp(&obj.get_item(intern!(py, "ts")).ok()??)?;
-        if reference_ms.is_some_and(|r| (ts_ms - r).abs() > self.limits.2) {
-            return None;
-        }
-        let key = obj.get_item(intern!(py, "api_key_id")).ok()??;
-        let n = key
-            .cast::<PyString>()
-            .ok()
-            .filter(|_| key.is_exact_instance_of::<PyString>())?
-            .len()
-            .ok()?;
-        if !(1..=self.limits.4).contains(&n) {
-            return None;
-        }
-        let mut out: Vec<Bound<'py, PyAny>> = self.defaults.iter().map(|d| d.bind(py).clone()).collect();
-        out[self.slots.ts_ms] = ts_ms.into_pyobject(py).ok()?.into_any();
-        out[self.slots.api_key_id] = key;
-        self.fill(py, &mut out, obj, &self.top)?;
-        self.nested(py, &mut out, obj, intern!(py, "usage"), &self.usage)?;
-        if let Some(params) = self.nested(py, &mut out, obj, intern!(py, "params"), &self.params)? {
-            if let Some(bias) = params
-                .get_item(intern!(py, "logit_bias"))
-                .ok()?
-                .filter(|b| !b.is_none())
-            {
-                let bias = bias
-                    .cast_into::<PyDict>()
-                    .ok()
-                    .filter(|d| d.is_exact_instance_of::<PyDict>())?;
-                out[self.slots.logit_bias_ids] = PyTuple::new(py, self.bias_ids(&bias)?).ok()?.into_any();
-                if out[self.slots.logit_bias_size].is_none() {
-                    out[self.slots.logit_bias_size] = bias.len().into_pyobject(py).ok()?.into_any();
-                }
+        match record.cast::<PyBytes>() {
+            Ok(raw) if raw.is_exact_instance_of::<PyBytes>() => {
+                let decoded = val::decode(raw.as_bytes())?;
+                self.check_members(py, &Json::map(&&decoded)?, reference_ms)
             }
+            _ => self.check_members(py, &record.map()?, reference_ms),
         }
-        let ip_slot = self.slots.client_ip;
-        if let Ok(ip) = out[ip_slot].cast::<PyString>() {
-            let ip = ip.to_str().ok()?;
-            if let Some((first, _)) = ip.split_once(',') {
-                let first = first.trim_matches(is_py_space);
-                out[ip_slot] = if first.is_empty() {
-                    py.None().into_bound(py)
-                } else {
-                    PyString::new(py, first).into_any()
-                };
-            }
-        }
-        let mut system: Vec<Bound<'py, PyAny>> = Vec::new();
-        match obj.get_item(intern!(py, "system")).ok()? {
-            Some(s) if !s.is_none() => system.push(s.is_exact_instance_of::<PyString>().then_some(s)?),
-            _ => {}
-        }
-        if let Some(msgs) = obj.get_item(intern!(py, "messages")).ok()?.filter(|m| !m.is_none()) {
-            let list = msgs
-                .cast_into::<PyList>()
-                .ok()
-                .filter(|l| l.is_exact_instance_of::<PyList>())?;
-            let mut turns = Vec::with_capacity(list.len());
-            for m in list.iter() {
-                let m = m
-                    .cast_into::<PyDict>()
-                    .ok()
-                    .filter(|d| d.is_exact_instance_of::<PyDict>())?;
-                let role = m.get_item(intern!(py, "role")).ok()??;
-                let role = self.roles.get(role.cast::<PyString>().ok()?.to_str().ok()?)?.bind(py);
-                let content = match m.get_item(intern!(py, "content")).ok()? {
-                    Some(c) if !c.is_none() => c.is_exact_instance_of::<PyString>().then_some(c)?,
-                    _ => py.None().into_bound(py),
-                };
-                if role.to_str().ok()? == "system" {
-                    if !content.is_none() {
-                        system.push(content);
-                    }
-                } else {
-                    turns.push(self.message.bind(py).call1((role.clone(), content)).ok()?);
-                }
-            }
-            out[self.slots.messages] = PyTuple::new(py, turns).ok()?.into_any();
-        }
-        match system.len() {
-            0 => {}
-            1 => out[self.slots.system] = system.pop()?,
-            _ => {
-                let parts: Vec<&str> = system
-                    .iter()
-                    .map(|s| s.cast::<PyString>().ok()?.to_str().ok())
-                    .collect::<Option<_>>()?;
-                out[self.slots.system] = PyString::new(py, &parts.join("\n\n")).into_any();
-            }
-        }
-        PyTuple::new(py, out).ok()
     }
 }
