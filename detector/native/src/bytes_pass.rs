@@ -172,17 +172,35 @@ pub fn mask64(chunk: &[u8], f: impl Fn(u8) -> bool) -> u64 {
 
 /// The positions of `b` holding a byte that satisfies `f`, in order, from a mask per 64-byte chunk.
 #[inline]
-pub fn positions<'a>(b: &'a [u8], f: impl Fn(u8) -> bool + Copy + 'a) -> impl Iterator<Item = usize> + 'a {
-    b.chunks(64).enumerate().flat_map(move |(c, chunk)| {
-        let mut bits = mask64(chunk, f);
-        std::iter::from_fn(move || {
-            (bits != 0).then(|| {
-                let j = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                64 * c + j
-            })
-        })
-    })
+pub fn positions<F: Fn(u8) -> bool + Copy>(b: &[u8], f: F) -> Positions<'_, F> {
+    Positions { b, f, next: 0, bits: 0 }
+}
+
+/// The iterator of `positions`: the mask of the chunk before `next` not yet handed out.
+pub struct Positions<'a, F> {
+    b: &'a [u8],
+    f: F,
+    next: usize,
+    bits: u64,
+}
+
+impl<F: Fn(u8) -> bool + Copy> Iterator for Positions<'_, F> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.bits == 0 {
+            let chunk = self.b.get(self.next..)?.get(..64).unwrap_or(&self.b[self.next..]);
+            if chunk.is_empty() {
+                return None;
+            }
+            self.bits = mask64(chunk, self.f);
+            self.next += 64;
+        }
+        let j = self.bits.trailing_zeros() as usize;
+        self.bits &= self.bits - 1;
+        Some(self.next - 64 + j)
+    }
 }
 
 /// The first position at or after `p` holding a byte that satisfies `f`, 64 bytes at a time.
