@@ -125,6 +125,18 @@ def test_kernel_equals_reference_on_table_tokens_of_every_length_across_chunks(t
     assert_same(t)
 
 
+# normalisation reads 64-byte chunks and looks one byte past each: every Python whitespace
+# character (and the bytes that start one) before, on and after a chunk's last byte, and at the end
+WHITESPACE = [" ", "  ", "\n", "\t", "\x1c", "\x85", "\xa0", "\u1680", "\u2000", "\u2028", "\u3000", "\u3001", "\u2030", "ᚁ"]
+
+
+@PROPS
+@given(st.lists(st.tuples(st.integers(0, 130), st.sampled_from(WHITESPACE)), max_size=12).map(
+    lambda parts: "".join("w" * n + ws for n, ws in parts)))
+def test_kernel_equals_reference_on_whitespace_around_chunk_ends(t: str) -> None:
+    assert_same(t)
+
+
 @PROPS
 @given(st.lists(st.sampled_from(sorted(text_module._READABLE_OF)), max_size=1500).map("".join))
 def test_skeleton_fingerprint_equals_reference_up_to_and_past_the_cap(codes: str) -> None:

@@ -118,6 +118,8 @@ pub struct Tokenizer {
     codes: Vec<char>,
     word: char,
     markers: Markers,
+    /// whether every marker is ASCII
+    ascii_markers: bool,
 }
 
 /// `_BYTE_TABLE`: digits -> '0'; control bytes and ASCII whitespace other than '\n' -> ' '.
@@ -169,9 +171,29 @@ struct Gate {
     colon_slash: bool,
 }
 
+/// Bytes `translated` handles at a time: fixed-size blocks, so its loop vectorises.
+const BLOCK: usize = 32;
+
+/// `folded.translate(_BYTE_TABLE) + b" "` with room for `SHORT` bytes more, and the gate bits of
+/// its bytes (`translate` leaves every gate byte as it is), in one pass.
+fn translated(folded: &[u8]) -> (Vec<u8>, u8) {
+    let mut b = Vec::with_capacity(folded.len() + 1 + SHORT);
+    let mut bits = 0u8;
+    for chunk in folded.chunks(BLOCK) {
+        let mut block = [0u8; BLOCK];
+        for (out, &x) in block.iter_mut().zip(chunk) {
+            *out = translate(x);
+            bits |= gate_bit(x);
+        }
+        b.extend_from_slice(&block[..chunk.len()]);
+    }
+    b.push(b' ');
+    (b, bits)
+}
+
 impl Gate {
-    fn of(b: &[u8]) -> Gate {
-        let bits = b.iter().fold(0u8, |acc, &x| acc | gate_bit(x));
+    /// The gate of translated text `b` whose gate bits are `bits`.
+    fn of(b: &[u8], bits: u8) -> Gate {
         let colon_slash = bits & (COLON | SLASH) == COLON | SLASH && {
             let mut prev = 0u8;
             positions(b, in_gate).any(|i| std::mem::replace(&mut prev, b[i]) == b':' && b[i] == b'/')
@@ -199,20 +221,22 @@ impl Tokenizer {
             }
             tokens.insert(token.as_bytes(), code);
         }
+        let ascii_markers = [&markers.code, &markers.url, &markers.quote, &markers.newline]
+            .iter()
+            .all(|m| m.is_ascii());
         Some(Tokenizer {
             table: tokens,
             codes,
             word,
             markers,
+            ascii_markers,
         })
     }
 
     /// `detector.text._tokens` of casefolded text.
     pub fn tokens(&self, folded: &str) -> Vec<char> {
-        let mut b = Vec::with_capacity(folded.len() + 1);
-        b.extend(folded.bytes().map(translate));
-        b.push(b' ');
-        let g = Gate::of(&b);
+        let (mut b, bits) = translated(folded.as_bytes());
+        let g = Gate::of(&b, bits);
         let m = &self.markers;
         if g.has(BACKTICK) {
             b = sub(&b, &m.code, code_at, next_code);
@@ -231,7 +255,8 @@ impl Tokenizer {
         }
         // the line-break, "! ", ": ", ". " and "? " passes (a mark absent from the gate is absent)
         b = space_marks(&b, &m.newline);
-        if std::str::from_utf8(&b).is_err() {
+        // ASCII text with ASCII markers stays ASCII
+        if (g.has(NON_ASCII) || !self.ascii_markers) && std::str::from_utf8(&b).is_err() {
             b = String::from_utf8_lossy(&b).into_owned().into_bytes();
         }
         let n = b.len();
