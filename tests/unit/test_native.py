@@ -113,6 +113,33 @@ def test_kernel_equals_reference_on_mark_chains(t: str) -> None:
     assert_same(t)
 
 
+# the token table is looked up by key length (up to 4, 8 and 24 bytes, longer): table tokens of every
+# length, a byte short of one and a byte past one, at every offset around the 64-byte chunks the
+# byte passes read
+TABLE_TOKENS = sorted(text_module._CODES, key=lambda t: (len(t.encode()), t))
+BY_LENGTH = [t for n in range(1, 40) for t in [x for x in TABLE_TOKENS if len(x.encode()) == n][:6]]
+NEAR = BY_LENGTH + [t[:-1] for t in BY_LENGTH if len(t) > 1] + [t + "q" for t in BY_LENGTH] + ["y" * 25, "z" * 40]
+
+
+@PROPS
+@given(st.lists(st.tuples(st.integers(0, 70), st.sampled_from(NEAR), st.sampled_from(SEPARATORS)), max_size=60).map(
+    lambda parts: "".join(" " * pad + t + sep for pad, t, sep in parts)))
+def test_kernel_equals_reference_on_table_tokens_of_every_length_across_chunks(t: str) -> None:
+    assert_same(t)
+
+
+# normalisation reads 64-byte chunks and looks one byte past each: every Python whitespace
+# character (and the bytes that start one) before, on and after a chunk's last byte, and at the end
+WHITESPACE = [" ", "  ", "\n", "\t", "\x1c", "\x85", "\xa0", "\u1680", "\u2000", "\u2028", "\u3000", "\u3001", "\u2030", "ᚁ"]
+
+
+@PROPS
+@given(st.lists(st.tuples(st.integers(0, 130), st.sampled_from(WHITESPACE)), max_size=12).map(
+    lambda parts: "".join("w" * n + ws for n, ws in parts)))
+def test_kernel_equals_reference_on_whitespace_around_chunk_ends(t: str) -> None:
+    assert_same(t)
+
+
 @PROPS
 @given(st.lists(st.sampled_from(sorted(text_module._READABLE_OF)), max_size=1500).map("".join))
 def test_skeleton_fingerprint_equals_reference_up_to_and_past_the_cap(codes: str) -> None:

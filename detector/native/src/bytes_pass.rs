@@ -49,47 +49,25 @@ pub fn normalise(folded: &str) -> Vec<u8> {
     out
 }
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// The high bit of every zero byte of `w` (exact: no carry crosses a byte).
-#[inline]
-fn zero_bytes(w: u64) -> u64 {
-    !(((w & !HI) + !HI) | w) & HI
-}
-
-/// The high bit of every byte of `w` equal to `x`.
-#[inline]
-fn eq_bytes(w: u64, x: u8) -> u64 {
-    zero_bytes(w ^ (LO * x as u64))
-}
-
-/// The high bit of every byte of `w` that may start a Python whitespace character: the bytes up to
-/// `b' '` (a superset of the ASCII ones) and the lead bytes of `may_be_space`.
-#[inline]
-fn may_be_space8(w: u64) -> u64 {
-    let le_space = !(((w & !HI) + LO * (0x80 - 0x21)) | w) & HI;
-    le_space | eq_bytes(w, 0xc2) | eq_bytes(w, 0xe1) | eq_bytes(w, 0xe2) | eq_bytes(w, 0xe3)
-}
-
 /// The first position at or after `i` where `normalise` has work to do: a byte that may start
-/// Python whitespace, other than a plain space followed by a byte that cannot. Eight bytes at a
-/// time; a position it returns may still turn out to need nothing.
+/// Python whitespace, other than a plain space followed by a byte that cannot (a space ending the
+/// text is work). A 64-byte chunk at a time, from two byte-class masks; a position it returns may
+/// still turn out to need nothing.
 #[inline]
 fn next_run(b: &[u8], mut i: usize) -> usize {
-    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("eight bytes"));
-    while i + 9 <= b.len() {
-        let (w, next) = (word(i), word(i + 1));
-        let space = eq_bytes(w, b' ');
-        let work = (may_be_space8(w) & !space) | (space & may_be_space8(next));
+    while i < b.len() {
+        let chunk = &b[i..b.len().min(i + 64)];
+        let may = mask64(chunk, may_be_space);
+        let space = mask64(chunk, |x| x == b' ');
+        let after = b.get(i + chunk.len()).map_or(1, |&x| may_be_space(x) as u64);
+        let may_next = may >> 1 | after << (chunk.len() - 1);
+        let work = (may & !space) | (space & may_next);
         if work != 0 {
-            return i + (work.trailing_zeros() / 8) as usize;
+            return i + work.trailing_zeros() as usize;
         }
-        i += 8;
+        i += chunk.len();
     }
-    b.get(i..)
-        .and_then(|rest| rest.iter().position(|&x| may_be_space(x)))
-        .map_or(b.len(), |k| i + k)
+    b.len()
 }
 
 /// Python bytes-pattern `\s`.
@@ -172,17 +150,35 @@ pub fn mask64(chunk: &[u8], f: impl Fn(u8) -> bool) -> u64 {
 
 /// The positions of `b` holding a byte that satisfies `f`, in order, from a mask per 64-byte chunk.
 #[inline]
-pub fn positions<'a>(b: &'a [u8], f: impl Fn(u8) -> bool + Copy + 'a) -> impl Iterator<Item = usize> + 'a {
-    b.chunks(64).enumerate().flat_map(move |(c, chunk)| {
-        let mut bits = mask64(chunk, f);
-        std::iter::from_fn(move || {
-            (bits != 0).then(|| {
-                let j = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                64 * c + j
-            })
-        })
-    })
+pub fn positions<F: Fn(u8) -> bool + Copy>(b: &[u8], f: F) -> Positions<'_, F> {
+    Positions { b, f, next: 0, bits: 0 }
+}
+
+/// The iterator of `positions`: the mask of the chunk before `next` not yet handed out.
+pub struct Positions<'a, F> {
+    b: &'a [u8],
+    f: F,
+    next: usize,
+    bits: u64,
+}
+
+impl<F: Fn(u8) -> bool + Copy> Iterator for Positions<'_, F> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.bits == 0 {
+            let chunk = self.b.get(self.next..)?.get(..64).unwrap_or(&self.b[self.next..]);
+            if chunk.is_empty() {
+                return None;
+            }
+            self.bits = mask64(chunk, self.f);
+            self.next += 64;
+        }
+        let j = self.bits.trailing_zeros() as usize;
+        self.bits &= self.bits - 1;
+        Some(self.next - 64 + j)
+    }
 }
 
 /// The first position at or after `p` holding a byte that satisfies `f`, 64 bytes at a time.

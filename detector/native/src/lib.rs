@@ -146,7 +146,8 @@ impl TextKernel {
                     quote: markers.2,
                     newline: markers.3,
                 },
-            ),
+            )
+            .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("token codes too long"))?,
             codes: Codes {
                 word,
                 number,
