@@ -52,7 +52,7 @@ import xxhash
 from detector.adapters import FORMATS, parse_input
 from detector.features import extract
 from detector.record import Rejection
-from detector.stages.records import KeyedMessage, Row, encode_keyed
+from detector.stages.records import FlatRow, KeyedMessage, encode_keyed, flat_row
 
 WATERMARK_FIELD = "__watermark__"
 _WATERMARK_HINT = WATERMARK_FIELD.encode()
@@ -136,7 +136,7 @@ class Ingest:
     def _source(self, source: int, messages: list[tuple[int, bytes | None, str]], out: IngestOutput,
                 idle: bool) -> None:
         nparts = self.partitions
-        rows: list[list[Row]] = [[] for _ in range(nparts)]
+        rows: list[list[FlatRow]] = [[] for _ in range(nparts)]
         running = -1
         t0 = -1
         last_offset = -1
@@ -166,7 +166,7 @@ class Ingest:
                 ts = f.ts_ms
                 if t0 < 0:
                     t0 = ts
-                rows[target_partition(f.api_key_id, nparts)].append((offset, idx, running, f))
+                rows[target_partition(f.api_key_id, nparts)].append(flat_row(offset, idx, running, f))
                 if ts > running:
                     running = ts
         step = self.rows_per_message

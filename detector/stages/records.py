@@ -4,9 +4,9 @@ Two kinds travel between the stages (``xd-keyed`` and ``xd-summaries`` in live, 
 :mod:`detector.stages.pipeline`):
 
 * :class:`KeyedMessage` -- feature rows of one source partition for one key partition, with the
-  source's event-time bookkeeping (see :mod:`detector.stages.ingest`); read back as
-  :class:`KeyedRows`, whose rows stay the flat lists below (the windows read them without building
-  an :class:`~detector.features.EventFeatures` per row)::
+  source's event-time bookkeeping (see :mod:`detector.stages.ingest`). Rows are flat lists
+  (:func:`flat_row`), written and read as they are: the windows read a row's values by position
+  without building an :class:`~detector.features.EventFeatures` per row::
 
       {"v": 1, "s": source, "t0": first ts, "hb": heartbeat, "c": last source offset, "i": 0|1,
        "cols": ["ts_ms", "api_key_id", ...], "rows": [[src offset, index, pre, *values], ...]}
@@ -28,7 +28,7 @@ current ones, otherwise one dict per row.
 >>> from detector.features import EventFeatures
 >>> f = EventFeatures(1_000, "k", None, None, 1, 2, 3, 0, 0, 1, 5, 2, 9, 1, "m", "", "", 0, 200)
 >>> msg = decode_keyed(encode_keyed(KeyedMessage(source=0, t0=1_000, hb=1_000, covered=7, idle=True,
-...                                              rows=[(7, 0, -1, f)])))
+...                                              rows=[flat_row(7, 0, -1, f)])))
 >>> msg.rows[0][:3], row_features(msg.rows[0]) == f, msg.covered, msg.idle
 ([7, 0, -1], True, 7, True)
 """
@@ -50,11 +50,9 @@ _DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(EventFeatures) if
 _REQUIRED = frozenset(FEATURE_FIELDS) - frozenset(_DEFAULTS)
 _values_of = operator.attrgetter(*FEATURE_FIELDS)
 
-Row = tuple[int, int, int, EventFeatures]
-"""(source offset, index of the record in its message, ``pre`` watermark, features)."""
-
 FlatRow = list[Any]
-"""``[source offset, index, pre, *values]``, the values in :data:`FEATURE_FIELDS` order."""
+"""``[source offset, index of the record in its message, pre watermark, *values]``, the values in
+:data:`FEATURE_FIELDS` order."""
 
 
 class RecordVersionError(ValueError):
@@ -74,19 +72,7 @@ class KeyedMessage:
     hb: int = -1
     covered: int | None = None
     idle: bool = True
-    rows: list[Row] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class KeyedRows:
-    """A :class:`KeyedMessage` as read: the same bookkeeping, rows left as :data:`FlatRow` lists."""
-
-    source: int
-    t0: int
-    hb: int
-    covered: int | None
-    idle: bool
-    rows: list[FlatRow]
+    rows: list[FlatRow] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -105,10 +91,15 @@ def _version(msg: dict[str, Any], kind: str) -> None:
         raise RecordVersionError(f"{kind} message version {v!r}; this reader knows versions 1..{VERSION}")
 
 
+def flat_row(offset: int, index: int, pre: int, f: EventFeatures) -> FlatRow:
+    """The row of ``f``, record ``index`` of source offset ``offset``, read at watermark ``pre``."""
+    return [offset, index, pre, *_values_of(f)]
+
+
 def encode_keyed(msg: KeyedMessage) -> bytes:
     """The ``xd-keyed`` bytes of ``msg`` (current version and columns)."""
     out: dict[str, Any] = {"v": VERSION, "s": msg.source, "t0": msg.t0, "hb": msg.hb, "cols": FEATURE_FIELDS,
-                           "rows": [[o, i, pre, *_values_of(f)] for o, i, pre, f in msg.rows]}
+                           "rows": msg.rows}
     if msg.covered is not None:
         out["c"] = msg.covered
         out["i"] = 1 if msg.idle else 0
@@ -135,14 +126,14 @@ def _flat_rows(cols: list[str] | None, rows: list[FlatRow]) -> list[FlatRow]:
     return out
 
 
-def decode_keyed(raw: bytes) -> KeyedRows:
+def decode_keyed(raw: bytes) -> KeyedMessage:
     """:func:`encode_keyed`'s message back, for every version up to :data:`VERSION`."""
     msg = orjson.loads(raw)
     _version(msg, "keyed")
     covered = msg.get("c")
-    return KeyedRows(source=msg["s"], t0=msg.get("t0", -1), hb=msg.get("hb", -1), covered=covered,
-                     idle=bool(msg.get("i", 1)) if covered is not None else False,
-                     rows=_flat_rows(msg.get("cols"), msg["rows"]))
+    return KeyedMessage(source=msg["s"], t0=msg.get("t0", -1), hb=msg.get("hb", -1), covered=covered,
+                        idle=bool(msg.get("i", 1)) if covered is not None else False,
+                        rows=_flat_rows(msg.get("cols"), msg["rows"]))
 
 
 def row_features(row: FlatRow) -> EventFeatures:

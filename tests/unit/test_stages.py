@@ -29,7 +29,7 @@ from detector.stages.epoch_scorer import EpochScorer
 from detector.stages.ingest import Ingest, watermark_message
 from detector.stages.keyed_windows import KeyedWindows
 from detector.stages.records import (FEATURE_FIELDS, KeyedMessage, RecordVersionError, decode_epoch, decode_keyed,
-                                     encode_keyed, row_features)
+                                     encode_keyed, flat_row, row_features)
 
 P = 3
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "samples"
@@ -137,7 +137,7 @@ def feature_row(**changes: Any) -> EventFeatures:
 def test_keyed_records_map_columns_by_name() -> None:
     f = feature_row()
     msg = orjson.loads(encode_keyed(KeyedMessage(source=2, t0=1_000, hb=1_000, covered=9, idle=False,
-                                                 rows=[(9, 0, -1, f)])))
+                                                 rows=[flat_row(9, 0, -1, f)])))
     assert msg["v"] == 1 and msg["cols"] == list(FEATURE_FIELDS)
     # a writer that did not have the last field yet: it gets its default, nothing shifts
     older = dict(msg, cols=msg["cols"][:-1], rows=[msg["rows"][0][:-1]])
