@@ -54,12 +54,12 @@ class EventFeatures:
     request_fp: int = 0     # xxh3-64 of request_id, 0 when absent (drops retried duplicates)
 
 
-
 FEATURE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EventFeatures))
 """The :class:`EventFeatures` field names in order: the values of a keyed row (:mod:`detector.stages.records`)."""
 
 ROW_HEAD = 3
 """Items before the feature values in a keyed row: source offset, index in its message, ``pre`` watermark."""
+
 
 class _SystemView(NamedTuple):
     analysis: Analysis

@@ -20,7 +20,7 @@ This module is the reference: :mod:`detector.partition` runs its compiled twin
 (``detector_native.KeyWindows``, built from :func:`compiled_layout`) when it is built, which keeps
 the same state, writes the same bytes and reads the bytes of either.
 
->>> from detector.features import ROW_HEAD, EventFeatures
+>>> from detector.features import EventFeatures
 >>> kw = KeyWindows("k1")
 >>> f = EventFeatures(ts_ms=1_000, api_key_id="k1", account_id=None, account_created_ms=None,
 ...     prompt_fp=1, skeleton_fp=2, skeleton_sig=3, system_fp=0, flags=0, script=0, prompt_chars=40,
