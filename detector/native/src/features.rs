@@ -7,6 +7,8 @@
 //! counts) is computed once into a `SystemPart`, which `detector.features` memoises with the rest
 //! of its system view.
 
+use std::cell::OnceCell;
+
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -20,6 +22,49 @@ use crate::TextKernel;
 /// characters of valid UTF-8).
 pub fn utf8(b: &[u8]) -> &str {
     std::str::from_utf8(b).expect("normalised text is UTF-8")
+}
+
+/// Normalised text, and the Python string of it built on first use: most turns never need it
+/// (only a phrase pattern's `search` or a short turn's template check reads it).
+pub struct LazyStr<'py> {
+    py: Python<'py>,
+    text: String,
+    object: OnceCell<Bound<'py, PyString>>,
+}
+
+impl<'py> LazyStr<'py> {
+    fn new(py: Python<'py>, text: Vec<u8>) -> Self {
+        let text = String::from_utf8(text).expect("normalised text is UTF-8");
+        LazyStr {
+            py,
+            text,
+            object: OnceCell::new(),
+        }
+    }
+
+    /// The text's UTF-8 bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+
+    /// The text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The text as a Python string (built once).
+    pub fn object(&self) -> &Bound<'py, PyString> {
+        self.object.get_or_init(|| PyString::new(self.py, &self.text))
+    }
+
+    /// Its length in characters, as Python's `len` counts them.
+    pub fn chars(&self) -> usize {
+        if self.text.is_ascii() {
+            self.text.len()
+        } else {
+            self.text.chars().count()
+        }
+    }
 }
 
 /// The memoised part of a system prompt: its normalised UTF-8 and its SimHash bigram counts.
@@ -105,7 +150,7 @@ impl FeatureKernel {
     ) -> PyResult<Option<Turn<'py>>> {
         Ok(self.turn_of(py, capped, system.get(), tools, chars)?.map(|t| {
             (
-                t.norm,
+                t.norm.object().clone(),
                 t.prompt_fp,
                 t.skeleton_fp,
                 t.signature,
@@ -120,7 +165,7 @@ impl FeatureKernel {
 
 /// What `FeatureKernel::turn_of` derives from a user turn (the fields of `Turn`).
 pub struct TurnOf<'py> {
-    pub norm: Bound<'py, PyString>,
+    pub norm: LazyStr<'py>,
     pub prompt_fp: u64,
     pub skeleton_fp: u64,
     pub signature: u64,
@@ -170,16 +215,15 @@ impl FeatureKernel {
             folded_obj.to_str()?
         };
         let kernel = self.text.get();
-        let a = kernel.analysed(text);
-        let norm = utf8(&a.norm);
-        let norm_obj = PyString::new(py, norm);
-        let script = kernel.script(norm);
-        let flags = self.signals.get().flags(&norm_obj, norm, &a.tokens, script)?;
-        let domain = self.domains.get().domain(&a.norm, &a.tokens, tools, chars);
-        let joined = match (system.norm.is_empty(), a.norm.is_empty()) {
-            (false, false) => kernel.hash(&[&system.norm[..], b" ", &a.norm].concat()),
+        let mut a = kernel.analysed(text);
+        let norm = LazyStr::new(py, std::mem::take(&mut a.norm));
+        let script = kernel.script(norm.text());
+        let flags = self.signals.get().flags(&norm, &a.tokens, script)?;
+        let domain = self.domains.get().domain(norm.bytes(), &a.tokens, tools, chars);
+        let joined = match (system.norm.is_empty(), norm.bytes().is_empty()) {
+            (false, false) => kernel.hash(&[&system.norm[..], b" ", norm.bytes()].concat()),
             (false, true) => kernel.hash(&system.norm),
-            _ => kernel.hash(&a.norm),
+            _ => kernel.hash(norm.bytes()),
         };
         let Some(skeleton_fp) = kernel.codes_fp(a.codes.iter().copied()) else {
             return Ok(None);
@@ -191,9 +235,13 @@ impl FeatureKernel {
         else {
             return Ok(None);
         };
-        let norm_fp = if a.norm.is_empty() { 0 } else { kernel.hash(&a.norm) };
+        let norm_fp = if norm.bytes().is_empty() {
+            0
+        } else {
+            kernel.hash(norm.bytes())
+        };
         Ok(Some(TurnOf {
-            norm: norm_obj,
+            norm,
             prompt_fp: joined,
             skeleton_fp,
             signature,

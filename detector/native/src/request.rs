@@ -24,7 +24,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 use std::collections::HashMap;
 
-use crate::features::{FeatureKernel, SystemPart};
+use crate::features::{FeatureKernel, LazyStr, SystemPart};
 
 /// The `detector.signals.Signal` bits the request-level rules set.
 struct Bits {
@@ -173,15 +173,18 @@ impl RequestKernel {
         }))
     }
 
-    /// `template_only(norm)`, asking Python only for a short turn that holds a marker.
-    fn template_only(&self, norm: &Bound<'_, PyString>) -> PyResult<bool> {
-        let text = norm.to_str()?;
-        let short =
-            text.len() <= self.limits.template_max_chars || text.chars().count() <= self.limits.template_max_chars;
-        if !short || !text.bytes().any(|b| matches!(b, b'<' | b'[' | b'#' | b':')) {
+    /// `template_only(norm)`, asking Python only for a short turn that holds a marker (short: at
+    /// most `template_max_chars` characters, as Python's `len` counts them).
+    fn template_only(&self, norm: &LazyStr<'_>) -> PyResult<bool> {
+        let text = norm.text();
+        if text.len() > 4 * self.limits.template_max_chars || norm.chars() > self.limits.template_max_chars {
             return Ok(false);
         }
-        self.calls.template_only.bind(norm.py()).call1((norm,))?.is_truthy()
+        if !text.bytes().any(|b| matches!(b, b'<' | b'[' | b'#' | b':')) {
+            return Ok(false);
+        }
+        let text = norm.object();
+        self.calls.template_only.bind(text.py()).call1((text,))?.is_truthy()
     }
 }
 
@@ -310,7 +313,7 @@ impl RequestKernel {
                     flags |= b.empty | if prefill { b.template } else { 0 };
                 }
                 Some(_) if content.is_none() => {}
-                Some(_) if t.norm.len()? == 0 => flags |= b.empty,
+                Some(_) if t.norm.text().is_empty() => flags |= b.empty,
                 Some(_) if self.template_only(&t.norm)? => flags |= b.empty | b.template,
                 Some(_) => {}
             }

@@ -10,9 +10,9 @@
 
 use std::collections::HashSet;
 
+use crate::features::LazyStr;
 use memchr::memmem;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
 use rustc_hash::FxHashMap;
 
 /// One phrase rule: its bit, one anchor mask per gate group, its pattern's `search`, and the
@@ -112,13 +112,16 @@ impl TextSignals {
         foreign >= 2 && 2 * foreign > hits
     }
 
-    /// The `detector.signals.text_signals` bits of normalised text `norm` (`norm_obj` is the same
-    /// text as a Python string), its token codes and its script. Fails only if a pattern's
-    /// `search` raises.
-    pub fn flags(&self, norm_obj: &Bound<'_, PyString>, norm: &str, tokens: &[char], script: u8) -> PyResult<u32> {
+    /// The `detector.signals.text_signals` bits of normalised text `norm` (its Python string is
+    /// built only for a pattern's `search`), its token codes and its script. Fails only if a
+    /// pattern's `search` raises.
+    pub fn flags(&self, norm_text: &LazyStr<'_>, tokens: &[char], script: u8) -> PyResult<u32> {
         let (cot, non_english) = self.bits;
-        let found =
-            |search: &Py<PyAny>| -> PyResult<bool> { Ok(!search.bind(norm_obj.py()).call1((norm_obj,))?.is_none()) };
+        let norm = norm_text.text();
+        let found = |search: &Py<PyAny>| -> PyResult<bool> {
+            let text = norm_text.object();
+            Ok(!search.bind(text.py()).call1((text,))?.is_none())
+        };
         let mut flags = 0;
         if script != self.latin.0 && script != self.latin.1 {
             flags |= non_english;
