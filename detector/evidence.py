@@ -71,15 +71,19 @@ def _deep(cal: Calibration, horizon: str) -> float:
     return max(cal.feature_quantile(horizon, "harvested_tokens", 0.999, 0.0), HARVESTED_TOKENS[horizon])
 
 
-def harvest(s: dict[str, float], day: dict[str, float], horizon: str, cal: Calibration) -> tuple[float, float]:
+def harvest(s: dict[str, float], day: dict[str, float], horizon: str, cal: Calibration, *,
+            shape: float | None = None, people: float | None = None) -> tuple[float, float]:
     """(strength, what drove it) of dataset generation in one window.
 
     The shape must be there (alone it scores 0.25 at full volume); it counts fully when the window
     also sweeps task areas (>= 3.5), or its harvested answer tokens are a multiple of the benign
-    extreme, or (24 h) it runs around the clock; reasoning wording adds at most a quarter of that."""
+    extreme, or (24 h) it runs around the clock; reasoning wording adds at most a quarter of that.
+    ``shape`` (:func:`harvest_shape` of ``s``) and ``people`` (:func:`people_discount` of ``day``)
+    are computed here unless the caller has them already."""
     lo, hi = VOLUME[horizon]
     volume = ramp(s.get("n", 0.0), lo, hi)
-    shape = harvest_shape(s)
+    if shape is None:
+        shape = harvest_shape(s)
     if volume <= 0.0 or shape <= 0.0:
         return 0.0, 0.0
     coverage = ramp(s.get("domains", 0.0), 2.0, 3.5)
@@ -88,7 +92,9 @@ def harvest(s: dict[str, float], day: dict[str, float], horizon: str, cal: Calib
     clock = ramp(s.get("hours_active", 0.0), 19.0, 23.0) if horizon == Horizon.DAY else 0.0
     drive = max(coverage, depth, 0.6 * clock, 0.25 * reasoning_share(s))
     greedy = 1.0 - 0.3 * s.get("rate_greedy", 0.0)
-    return shape * (0.25 + 0.75 * drive) * volume * people_discount(day) * greedy, drive
+    if people is None:
+        people = people_discount(day)
+    return shape * (0.25 + 0.75 * drive) * volume * people * greedy, drive
 
 
 def _rule(name: str, strength: float, value: float, baseline: float, horizon: str, family: str,
@@ -103,6 +109,7 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
     cal = calibration or Calibration.default()
     day = stats.get(Horizon.DAY) or {}
     out: list[Evidence | None] = []
+    shapes: dict[str, float] = {}   # harvest_shape per horizon, computed once
     for horizon in (Horizon.HOUR, Horizon.DAY):
         s = stats.get(horizon)
         if not s or s.get("n", 0.0) <= 0:
@@ -111,10 +118,11 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
         n = g("n", 0.0)
         fast = conf(n, 40.0 if horizon == Horizon.HOUR else 60.0)
         people = people_discount(day or s)
-        h, drive = harvest(s, day or s, horizon, cal)
+        shape = shapes[horizon] = harvest_shape(s)
+        h, drive = harvest(s, day or s, horizon, cal, shape=shape, people=people)
         out.append(_rule("harvest", h, drive, 0.25, horizon, "economics", True))
         q = _deep(cal, horizon)
-        tokens = harvested_tokens(s)
+        tokens = harvested_tokens(s, shape)
         out.append(_rule("answer_volume", ramp(tokens, 2.0 * q, 8.0 * q), tokens, q,
                          horizon, "volume", True))   # volume is volume, however many end users it serves
         probe = min(g("rate_logit_probe", 0.0), max(g("rate_one_token", 0.0), g("rate_logprobs", 0.0)))
@@ -140,12 +148,14 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
                            ("rubric_grading", g("rate_rubric", 0.0)), ("meta_prompt", g("rate_meta_prompt", 0.0))):
             out.append(_rule(name, 0.35 * ramp(rate, 0.1, 0.5) * novel, rate, 0.1, horizon, "wording"))
         if account_age_d >= 0:
-            young = ramp(30.0 - account_age_d, 0.0, 25.0) * harvest_shape(s) * ramp(n, *VOLUME[horizon])
+            young = ramp(30.0 - account_age_d, 0.0, 25.0) * shape * ramp(n, *VOLUME[horizon])
             out.append(_rule("young_account", 0.5 * young, account_age_d, 30.0, horizon, "account"))
     s1 = stats.get(Horizon.HOUR)
     if s1 and new_model_share > 0:
         split = ramp(new_model_share, 0.25, 0.45) * (1.0 - ramp(new_model_share, 0.85, 0.98))
-        shape = max(harvest_shape(s1), harvest_shape(day)) if day else harvest_shape(s1)
+        shape = shapes[Horizon.HOUR] if Horizon.HOUR in shapes else harvest_shape(s1)
+        if day:
+            shape = max(shape, shapes[Horizon.DAY] if Horizon.DAY in shapes else harvest_shape(day))
         pivot = (split * ramp(old_model_share_24h, 0.3, 0.6) * shape
                  * ramp((day or s1).get("n", 0.0), 50.0, 300.0) * people_discount(day or s1))
         out.append(_rule("release_pivot", pivot, new_model_share, 0.25, Horizon.HOUR, "model"))
