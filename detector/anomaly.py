@@ -56,10 +56,13 @@ FEATURES: tuple[tuple[str, float], ...] = (
 
 def squash(s: dict[str, float]) -> dict[str, float]:
     """Map window features to [0, 1] with fixed monotone functions."""
+    get = s.get
     out: dict[str, float] = {}
     for name, k in FEATURES:
-        v = max(0.0, s.get(name, 0.0))
-        out[name] = v / (v + k) if k else min(1.0, v)
+        v = get(name, 0.0)
+        if not v > 0.0:   # what max(0.0, v) gives, without the call: 0.0 for NaN and -0.0 too
+            v = 0.0
+        out[name] = v / (v + k) if k else (v if v < 1.0 else 1.0)
     return out
 
 
