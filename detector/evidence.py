@@ -109,16 +109,18 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
     cal = calibration or Calibration.default()
     day = stats.get(Horizon.DAY) or {}
     out: list[Evidence | None] = []
-    shapes: dict[str, float] = {}   # harvest_shape per horizon, computed once
+    shapes: dict[str, float] = {}   # harvest_shape of every window there is, computed once
     for horizon in (Horizon.HOUR, Horizon.DAY):
         s = stats.get(horizon)
-        if not s or s.get("n", 0.0) <= 0:
+        if not s:
+            continue
+        shape = shapes[horizon] = harvest_shape(s)
+        if s.get("n", 0.0) <= 0:
             continue
         g = s.get
         n = g("n", 0.0)
         fast = conf(n, 40.0 if horizon == Horizon.HOUR else 60.0)
         people = people_discount(day or s)
-        shape = shapes[horizon] = harvest_shape(s)
         h, drive = harvest(s, day or s, horizon, cal, shape=shape, people=people)
         out.append(_rule("harvest", h, drive, 0.25, horizon, "economics", True))
         q = _deep(cal, horizon)
@@ -153,9 +155,7 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
     s1 = stats.get(Horizon.HOUR)
     if s1 and new_model_share > 0:
         split = ramp(new_model_share, 0.25, 0.45) * (1.0 - ramp(new_model_share, 0.85, 0.98))
-        shape = shapes[Horizon.HOUR] if Horizon.HOUR in shapes else harvest_shape(s1)
-        if day:
-            shape = max(shape, shapes[Horizon.DAY] if Horizon.DAY in shapes else harvest_shape(day))
+        shape = max(shapes[Horizon.HOUR], shapes[Horizon.DAY]) if day else shapes[Horizon.HOUR]
         pivot = (split * ramp(old_model_share_24h, 0.3, 0.6) * shape
                  * ramp((day or s1).get("n", 0.0), 50.0, 300.0) * people_discount(day or s1))
         out.append(_rule("release_pivot", pivot, new_model_share, 0.25, Horizon.HOUR, "model"))

@@ -59,11 +59,7 @@ impl<'py> LazyStr<'py> {
 
     /// Its length in characters, as Python's `len` counts them.
     pub fn chars(&self) -> usize {
-        if self.text.is_ascii() {
-            self.text.len()
-        } else {
-            self.text.chars().count()
-        }
+        self.text.chars().count()
     }
 }
 
