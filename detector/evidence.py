@@ -10,7 +10,9 @@ built on what an extraction campaign has to do whatever its wording, IPs or SDKs
   the clock. Reasoning-eliciting wording is only a weak extra (it is cheap to change).
 * **volume** (``answer_volume``): answer tokens per window against the benign population.
 * **parameters** (``logit_probe``): logprobs at one-token outputs with a logit bias that sweeps the
-  vocabulary (many token sets, or wide ones) -- a classifier biasing its own two labels never does.
+  vocabulary (wide token sets, or many sets over prompts asked again and again) -- a classifier
+  biasing its own labels never does, nor a labelling platform with a label set per task (each
+  item is a new prompt).
 * **structure** (``empty_turn_harvest``, ``prompt_resampling``): empty/template-only user turns
   with long answers (Magpie); one prompt resampled over and over for long answers (Self-Instruct),
   or a whole item set asked again for new answers (several rationales per public problem).
@@ -36,6 +38,10 @@ Cost: a few dozen float operations per window.
 >>> s = {"n": 800.0, "rate_logit_probe": 0.9, "rate_one_token": 0.9, "rate_wide_bias": 1.0}
 >>> round(key_evidence({"1h": s})[0].strength, 2)
 1.0
+>>> vendor = {"n": 800.0, "rate_logit_probe": 1.0, "rate_one_token": 1.0, "bias_sets": 40.0,
+...           "distinct_prompt_ratio": 0.95}
+>>> key_evidence({"1h": vendor})
+[]
 """
 
 from __future__ import annotations
@@ -128,11 +134,16 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
         out.append(_rule("answer_volume", ramp(tokens, 2.0 * q, 8.0 * q), tokens, q,
                          horizon, "volume", True))   # volume is volume, however many end users it serves
         probe = min(g("rate_logit_probe", 0.0), max(g("rate_one_token", 0.0), g("rate_logprobs", 0.0)))
-        sweep = max(g("rate_wide_bias", 0.0), ramp(g("bias_sets", 0.0), 3.0, 30.0))
+        # Reading a logit vector means asking the same prompt again under other biases; a labelling
+        # platform asks each new item once, under its task's own small label set, however many tasks
+        # it runs. So many narrow sets count only where the prompts repeat (wide maps count anyway).
+        resampled = ramp(1.0 - g("distinct_prompt_ratio", 1.0), 0.5, 0.8)
+        sets = g("bias_sets", 0.0)
+        sweep = max(g("rate_wide_bias", 0.0), ramp(sets, 3.0, 30.0) * resampled)
         out.append(_rule("logit_probe", ramp(probe, 0.05, 0.3) * sweep * fast, probe, 0.05, horizon, "parameters",
                          True))
-        out.append(_rule("bias_sweep", ramp(g("bias_sets", 0.0), 10.0, 30.0) * ramp(probe, 0.05, 0.3) * fast,
-                         g("bias_sets", 0.0), 10.0, horizon, "structure", True))
+        out.append(_rule("bias_sweep", ramp(sets, 10.0, 30.0) * resampled * ramp(probe, 0.05, 0.3) * fast,
+                         sets, 10.0, horizon, "structure", True))
         # Magpie's answers to empty turns are the instructions it harvests: any real text counts
         empty = g("rate_empty_turn", 0.0) * ramp(g("out_tokens_mean", 0.0), 20.0, 60.0)
         out.append(_rule("empty_turn_harvest", ramp(empty, 0.1, 0.4) * fast, empty, 0.1, horizon, "structure", True))

@@ -406,6 +406,14 @@ def test_new_look_alike_personas(world: dict[str, Any]) -> None:
     assert clf and all(ev["params"]["max_tokens"] == 1 and ev["params"]["logprobs"] is True
                        and ev["params"]["logit_bias_size"] == 2 for ev in clf)
     assert len({tuple(sorted(ev["params"]["logit_bias"])) for ev in clf}) == 1
+    vendor = by["label_vendor"]
+    assert len({ev["api_key_id"] for ev in vendor}) >= 2
+    assert all(ev["params"]["max_tokens"] == 1 and ev["params"]["logprobs"] is True
+               and 2 <= len(ev["params"]["logit_bias"]) == ev["params"]["logit_bias_size"] <= 6 for ev in vendor)
+    sets = defaultdict(set)   # label sets per key: one per task, a task's set never changes
+    for ev in vendor:
+        sets[ev["api_key_id"]].add(tuple(sorted(ev["params"]["logit_bias"])))
+    assert max(map(len, sets.values())) >= 2
     judges = by["llm_judge"]
     assert len({ev["account_id"] for ev in judges}) >= 2
     assert all("[[A]]" in ev["system"] or "[[rating]]" in _user_text(ev) for ev in judges)

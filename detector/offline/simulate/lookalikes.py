@@ -5,6 +5,12 @@ each of them. Modelling assumptions, per persona:
 
 * ``yes_no_classifier`` — a moderation vendor: one yes/no question over user messages, the same 2
   tokens in ``logit_bias``, ``logprobs``, ``max_tokens`` 1, 5k–15k/day around the clock.
+* ``label_vendor`` — a labelling platform running its customers' classification tasks through one
+  key each: every task asks for one label from its own set of 2–6 single-token labels (sentiment,
+  ticket routing, 1–5 ratings, A–D choices, or a customer's own categories), biased in
+  ``logit_bias`` and read back with ``logprobs``, ``max_tokens`` 1; 1–40 tasks per key (common
+  label sets such as Yes/No recur across tasks), 3k–20k/day around the clock, the busiest tasks
+  taking most of the traffic, every item a new text.
 * ``llm_judge`` — several judge services (one organisation each) running the public MT-bench judge
   prompts (FastChat ``judge_prompts.jsonl``, single-v1 and pair-v2, Apache-2.0) all day: rubric
   prompts, ``[[rating]]`` verdicts, temperature 0.
@@ -26,10 +32,11 @@ each of them. Modelling assumptions, per persona:
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import xxhash
 
 from .clock import (
     MINUTE_MS, PROFILE_AROUND_THE_CLOCK, PROFILE_HUMAN, SECOND_MS, poisson_times,
@@ -87,16 +94,97 @@ def yes_no_classifier(ctx: SimContext) -> Actor:
         question = _CLASSIFIER_QUESTIONS[i % len(_CLASSIFIER_QUESTIONS)]
         params = {"max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": 2,
                   "logit_bias": _YES_NO_TOKENS, "logit_bias_size": len(_YES_NO_TOKENS)}
-
-        def render(ts: int, key: KeyIdentity = key, rng: random.Random = rng,
-                   question: str = question, params: dict[str, Any] = params) -> Emitted:
-            text = ctx.bank.pick("chat" if rng.random() < 0.7 else "forbidden", rng).text
-            return ctx.factory.emit(key, ts, rng, [user(f"{question}\n\nMessage: {text}")], 1,
-                                    params=params, client_ip=rng.choice(key.ips))
-
         actor.keys.append(key)
-        actor.streams.append(_steady(ctx, key, rng, nrng, rng.uniform(5000, 15000),
-                                     PROFILE_AROUND_THE_CLOCK, render))
+        actor.streams.append(_labelling(ctx, key, rng, nrng, lambda q=question, p=params: (q, p), "Message", 0.7,
+                                        rng.uniform(5000, 15000)))
+    return actor
+
+
+def _labelling(ctx: SimContext, key: KeyIdentity, rng: random.Random, nrng: np.random.Generator,
+               task: Callable[[], tuple[str, dict[str, Any]]], field: str, chat_share: float,
+               per_day: float) -> Iterator[Emitted]:
+    """One-token labelling around the clock: ``task()`` gives each request's instruction and
+    parameters; the text labelled is a chat message (``chat_share``) or a forbidden question."""
+    def render(ts: int) -> Emitted:
+        instruction, params = task()
+        text = ctx.bank.pick("chat" if rng.random() < chat_share else "forbidden", rng).text
+        return ctx.factory.emit(key, ts, rng, [user(f"{instruction}\n\n{field}: {text}")], 1,
+                                params=params, client_ip=rng.choice(key.ips))
+
+    return _steady(ctx, key, rng, nrng, per_day, PROFILE_AROUND_THE_CLOCK, render)
+
+
+# ------------------------------------------------------------------------------ label_vendor
+
+# (instruction, labels): everyday classification tasks, each label one token.
+_LABEL_TASKS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Classify the sentiment of this review. Answer positive, negative or neutral.",
+     ("positive", "negative", "neutral")),
+    ("Which team should handle this support ticket? Answer billing, technical, sales, account, "
+     "shipping or other.", ("billing", "technical", "sales", "account", "shipping", "other")),
+    ("Rate how toxic this comment is, from 1 (not at all) to 5 (severe). Answer with the number.",
+     ("1", "2", "3", "4", "5")),
+    ("Is this message spam? Answer Yes or No.", ("Yes", "No")),
+    ("Does this text contain personal data such as a phone number or address? Answer Yes or No.",
+     ("Yes", "No")),
+    ("What language is this text in? Answer en, es, fr, de, pt or it.", ("en", "es", "fr", "de", "pt", "it")),
+    ("What does the customer want? Answer question, complaint, praise, request or cancel.",
+     ("question", "complaint", "praise", "request", "cancel")),
+    ("Which section does this article belong in? Answer sports, politics, business, technology, "
+     "health or culture.", ("sports", "politics", "business", "technology", "health", "culture")),
+    ("Does the passage support the claim? Answer A (supported), B (refuted) or C (not enough "
+     "information).", ("A", "B", "C")),
+    ("How urgent is this ticket? Answer low, medium or high.", ("low", "medium", "high")),
+    ("Which option answers the question? Answer A, B, C or D.", ("A", "B", "C", "D")),
+    ("Is the statement in this message true? Answer True or False.", ("True", "False")),
+    ("Is this product listing allowed under our marketplace policy? Answer allowed, restricted or "
+     "banned.", ("allowed", "restricted", "banned")),
+    ("Is this review about the product, the delivery or the price? Answer product, delivery or "
+     "price.", ("product", "delivery", "price")),
+)
+
+
+# The categories a customer of the platform may define for its own task (2-6 of them per task).
+_CATEGORIES = ("electronics", "clothing", "furniture", "grocery", "toys", "books", "garden", "beauty",
+               "sports", "automotive", "travel", "finance", "legal", "medical", "education", "housing",
+               "refund", "delay", "damage", "missing", "fraud", "feedback", "joy", "anger", "fear",
+               "sadness", "surprise", "disgust", "urgent", "routine", "lead", "partner", "press",
+               "recruiting", "vendor", "internal", "positive", "negative", "neutral", "mixed")
+
+
+def _label_token(label: str) -> str:
+    """A fixed tokenizer id for a label word (the same word always has the same id)."""
+    return str(1000 + xxhash.xxh3_64_intdigest(label.encode()) % 99000)
+
+
+def _label_tasks(rng: random.Random) -> list[tuple[str, tuple[str, ...]]]:
+    """One key's tasks: some of the common ones, then customers' own category sets."""
+    n = rng.randint(1, 40)
+    common = rng.sample(_LABEL_TASKS, min(n, rng.randint(1, len(_LABEL_TASKS))))
+    own = []
+    for _ in range(n - len(common)):
+        labels = tuple(rng.sample(_CATEGORIES, rng.randint(2, 6)))
+        own.append((f"Classify this message into one of these categories: {', '.join(labels)}. "
+                    "Answer with the category only.", labels))
+    return common + own
+
+
+def label_vendor(ctx: SimContext) -> Actor:
+    actor = Actor("label_vendor", "benign", None)
+    for i in range(ctx.n_keys(3, 2)):
+        key, rng, nrng = _business_key(ctx, "label_vendor", i, "openai-python")
+        tasks = _label_tasks(rng)
+        rng.shuffle(tasks)
+        weights = [1.0 / (rank + 1) for rank in range(len(tasks))]  # the busiest tasks dominate
+        setups = [(instruction, {"max_tokens": 1, "temperature": 0.0, "logprobs": True,
+                                 "top_logprobs": len(labels),
+                                 "logit_bias": {_label_token(w): 100 for w in labels},
+                                 "logit_bias_size": len(labels)})
+                  for instruction, labels in tasks]
+        actor.keys.append(key)
+        actor.streams.append(_labelling(ctx, key, rng, nrng,
+                                        lambda r=rng, s=setups, w=weights: r.choices(s, w)[0], "Text", 0.8,
+                                        rng.uniform(3000, 20000)))
     return actor
 
 
