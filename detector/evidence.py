@@ -149,7 +149,7 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
         out.append(_rule("empty_turn_harvest", ramp(empty, 0.1, 0.4) * fast, empty, 0.1, horizon, "structure", True))
         # the same single-shot request again; a dialogue repeats its user turn while the rest grows
         repeats = max((1.0 - g("distinct_prompt_ratio", 1.0)) * ramp(g("rate_single_shot", 0.0), 0.6, 0.95),
-                      g("rate_multi_sample", 0.0))
+                      g("rate_multi_sample", 0.0) - g("rate_short_samples", 0.0))   # n long samples of it
         # or a whole item set asked again for new answers (several rationales per item): many items,
         # most of them repeated
         reasked = ramp(repeats, 0.5, 0.7) * ramp(g("distinct_prompts", 0.0), 200.0, 600.0)

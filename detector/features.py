@@ -91,7 +91,7 @@ def system_view_of(system: str | None) -> _SystemView:
 
 _REQUEST: Any = (compiled.kernel("RequestKernel", _KERNEL, {s.name: int(s) for s in signals.Signal},
                                  (signals.WIDE_BIAS_TOKENS, signals.TEMPLATE_MAX_CHARS, signals.DOMAIN_SHIFT,
-                                  text.MAX_ANALYSED_CHARS),
+                                  text.MAX_ANALYSED_CHARS, signals.SHORT_SAMPLE_TOKENS),
                                  {"features_class": EventFeatures, "system_view": system_view_of, "cap": cap,
                                   "template_only": signals.template_only, "output_signals": output_signals,
                                   "ip_prefix": ip_prefix, "ua_family": ua_family, "fingerprint": fingerprint,

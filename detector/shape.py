@@ -62,9 +62,19 @@ def people_discount(day: dict[str, float]) -> float:
 
 
 def economics(s: dict[str, float]) -> float:
-    """Long answers: the price of a dataset (>= 900 tokens at output/input >= 4, or >= 1,600 tokens)."""
+    """Long answers: the price of a dataset (>= 900 tokens at output/input >= 4, or >= 1,600 tokens).
+
+    Requests for ``n`` short samples each (``SHORT_SAMPLES``: options a user picks from) do not
+    count, however many tokens their samples add up to.
+
+    >>> economics({"out_in_ratio": 6.0, "out_tokens_mean": 950.0})
+    1.0
+    >>> economics({"out_in_ratio": 6.0, "out_tokens_mean": 950.0, "rate_short_samples": 1.0})
+    0.0
+    """
     mean = s.get("out_tokens_mean", 0.0)
-    return max(ramp(s.get("out_in_ratio", 0.0), 1.5, 4.0) * ramp(mean, 250.0, 900.0), ramp(mean, 900.0, 1600.0))
+    long = max(ramp(s.get("out_in_ratio", 0.0), 1.5, 4.0) * ramp(mean, 250.0, 900.0), ramp(mean, 900.0, 1600.0))
+    return long * (1.0 - s.get("rate_short_samples", 0.0))
 
 
 def novelty(s: dict[str, float], ratio: str, count: str) -> float:

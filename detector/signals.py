@@ -64,6 +64,7 @@ class Signal(IntFlag):
     REASONED_OUTPUT = 1 << 24     # the logged answer is a worked, multi-step derivation
     GREEDY = 1 << 25              # temperature <= 0.1 requested
     WIDE_BIAS = 1 << 26           # logit_bias over more tokens than a label set (> 8)
+    SHORT_SAMPLES = 1 << 27       # n > 1 samples, each shorter than SHORT_SAMPLE_TOKENS: options, not dataset answers
 
 
 # Plain ints for the hot path: IntFlag arithmetic builds enum objects (~1 µs per operation).
@@ -72,6 +73,8 @@ _COT, _REVERSE, _RUBRIC, _EMPTY, _TEMPLATE, _META, _PROBE, _LOGPROBS, _ONE, _MUL
 DOMAIN_SHIFT = 15
 _SINGLE, _REASONED, _GREEDY, _WIDE_BIAS = (int(s) for s in list(Signal)[23:27])
 WIDE_BIAS_TOKENS = 8
+_SHORT_SAMPLES = int(Signal.SHORT_SAMPLES)
+SHORT_SAMPLE_TOKENS = 400   # an answer this short counts at most a quarter as a dataset answer (shape.economics)
 
 
 # --------------------------------------------------------------------------------------------
@@ -302,6 +305,8 @@ def parameter_signals(ev: Event, input_tokens: int) -> int:
     >>> ev = Event(ts_ms=0, api_key_id="k", logit_bias_size=40, top_logprobs=5, max_tokens=1)
     >>> Signal(parameter_signals(ev, 10))
     <Signal.LOGIT_PROBE|LOGPROBS|ONE_TOKEN: 448>
+    >>> Signal(parameter_signals(Event(0, "k", n=4, output_tokens=800), 100))   # four 200-token options
+    <Signal.MULTI_SAMPLE|LONG_OUTPUT|SHORT_SAMPLES: 134222336>
     """
     flags = 0
     if ev.logprobs or (ev.top_logprobs or 0) > 0:
@@ -312,6 +317,8 @@ def parameter_signals(ev: Event, input_tokens: int) -> int:
         flags |= _ONE
     if (ev.n or 0) > 1:
         flags |= _MULTI
+        if ev.output_tokens is not None and ev.output_tokens < SHORT_SAMPLE_TOKENS * ev.n:
+            flags |= _SHORT_SAMPLES   # usage counts all n samples; max_tokens bounds each
     if (ev.tools or 0) >= 1:
         flags |= _TOOLS
     if (ev.thinking_budget or 0) >= 1024 or (ev.reasoning_tokens or 0) > 0:

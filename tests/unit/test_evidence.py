@@ -183,6 +183,18 @@ def test_an_agent_loop_repeating_its_task_turn_is_not_resampling() -> None:
     assert "prompt_resampling" in names(key_evidence({"1h": self_instruct}, calibration=NONE))
 
 
+def test_n_samples_count_as_a_harvest_only_when_each_is_a_long_answer() -> None:
+    # a copywriting tool showing its users four ~240-token options per request: ~950 tokens a request
+    options = window(n=3000, distinct_prompt_ratio=0.9, conversations=2700.0, out_in_ratio=9.0,
+                     out_tokens_mean=950.0, rate_single_shot=1.0, domains=3.0, rate_multi_sample=1.0,
+                     rate_short_samples=1.0)
+    assert key_evidence({"1h": options, "24h": options}, calibration=NONE) == []
+    # the same requests for four long reasoning answers each (rejection-sampling distillation)
+    samples = dict(options, out_tokens_mean=4 * 900.0, out_in_ratio=36.0, rate_short_samples=0.0)
+    ev = {e.signal: e.strength for e in key_evidence({"1h": samples, "24h": samples}, calibration=NONE)}
+    assert ev["prompt_resampling"] == 1.0 and ev["harvest"] == 1.0
+
+
 def test_empty_turns_answered_with_short_instructions_are_magpie() -> None:
     magpie = window(n=5000, rate_empty_turn=1.0, out_tokens_mean=160.0, out_in_ratio=160.0)
     ev = key_evidence({"1h": magpie}, calibration=NONE)

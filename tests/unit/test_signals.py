@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 import detector.signals as signals_module
+from detector import compiled
+from detector.features import extract
 from detector.record import Event, Message
 from detector.signals import (Signal, event_signals, last_user_message, parameter_signals, system_signals,
                               text_signals, turn_signals)
@@ -52,7 +54,20 @@ def test_signal_contract() -> None:
             "logprobs", "one_token", "multi_sample", "tools", "thinking", "long_output", "non_english",
             "system_explain", "censor_rewrite", "domain_code", "domain_math", "domain_choice", "domain_tool",
             "domain_document", "domain_chat", "domain_prose", "single_shot", "reasoned_output", "greedy",
-            "wide_bias"} == names
+            "wide_bias", "short_samples"} == names
+
+
+@pytest.mark.parametrize(("n", "output_tokens", "short"), [
+    (None, 100, False), (1, 100, False), (2, 799, True), (2, 800, False), (5, 1000, True), (5, 2000, False),
+    (3, None, False)])
+def test_short_samples_are_n_options_not_n_dataset_answers(n: int | None, output_tokens: int | None,
+                                                            short: bool) -> None:
+    ev = Event(0, "k", n=n, output_tokens=output_tokens, messages=(Message("user", "Write a headline."),))
+    flags = extract(ev).flags
+    assert bool(flags & Signal.SHORT_SAMPLES) is short
+    assert bool(flags & Signal.MULTI_SAMPLE) is ((n or 0) > 1)
+    with compiled.python_reference():
+        assert extract(ev).flags == flags
 
 
 # --------------------------------------------------------------------------------------------

@@ -424,6 +424,10 @@ def test_new_look_alike_personas(world: dict[str, Any]) -> None:
     saas = _ok(by["content_saas"])
     assert all("step by step" in ev["system"] for ev in saas)
     assert 1100 <= sorted(ev["usage"]["output_tokens"] for ev in saas)[len(saas) // 2] <= 1800
+    options = _ok(by["variants_app"])   # usage counts every sample; max_tokens bounds each one
+    assert all(2 <= ev["params"]["n"] <= 5 and ev["usage"]["output_tokens"] <= ev["params"]["n"] * 400
+               for ev in options)
+    assert max(ev["usage"]["output_tokens"] for ev in options) > 400
     anon = _ok(by["tutoring_anon"])
     assert all("end_user_id" not in ev for ev in anon)
     assert sorted(ev["usage"]["output_tokens"] for ev in anon)[len(anon) // 2] > 600

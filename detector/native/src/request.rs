@@ -40,6 +40,7 @@ struct Bits {
     single: u32,
     greedy: u32,
     wide_bias: u32,
+    short_samples: u32,
 }
 
 /// The entry `name` taken out of what Python handed over; `KeyError` when it is missing.
@@ -64,6 +65,7 @@ impl Bits {
             single: bit("SINGLE_SHOT")?,
             greedy: bit("GREEDY")?,
             wide_bias: bit("WIDE_BIAS")?,
+            short_samples: bit("SHORT_SAMPLES")?,
         })
     }
 }
@@ -78,6 +80,8 @@ struct Limits {
     domain_shift: u32,
     /// turns longer than this many characters are capped before analysis
     max_analysed_chars: usize,
+    /// n > 1 samples of fewer output tokens each are SHORT_SAMPLES
+    short_sample_tokens: i64,
 }
 
 /// The Python functions `extract` calls (see the module docs).
@@ -191,7 +195,7 @@ impl RequestKernel {
 #[pymethods]
 impl RequestKernel {
     /// From the user-turn kernel, `Signal` names -> bits, the limits `(wide bias tokens,
-    /// template-only max chars, domain bit shift, analysis cap)` and the Python functions by
+    /// template-only max chars, domain bit shift, analysis cap, short sample tokens)` and the Python functions by
     /// name (`features_class`: `EventFeatures`; `system_view`: the view of an optional system
     /// prompt; `cap`, `template_only`, `output_signals`, `ip_prefix`, `ua_family`, `fingerprint`,
     /// `hash_str`: the functions of those names).
@@ -199,7 +203,7 @@ impl RequestKernel {
     fn new(
         turn: Py<FeatureKernel>,
         bits: HashMap<String, u32>,
-        limits: (i64, usize, u32, usize),
+        limits: (i64, usize, u32, usize, i64),
         calls: HashMap<String, Py<PyAny>>,
     ) -> PyResult<Self> {
         Ok(RequestKernel {
@@ -210,6 +214,7 @@ impl RequestKernel {
                 template_max_chars: limits.1,
                 domain_shift: limits.2,
                 max_analysed_chars: limits.3,
+                short_sample_tokens: limits.4,
             },
             calls: Calls::from_names(calls)?,
         })
@@ -290,8 +295,12 @@ impl RequestKernel {
         if opt_int(ev, intern!(py, "max_tokens"))?.is_some_and(|m| m <= 2) {
             flags |= b.one;
         }
-        if int_or_zero(ev, intern!(py, "n"))? > 1 {
+        let samples = int_or_zero(ev, intern!(py, "n"))?;
+        if samples > 1 {
             flags |= b.multi;
+            if output_tokens.is_some_and(|o| o < self.limits.short_sample_tokens.saturating_mul(samples)) {
+                flags |= b.short_samples;
+            }
         }
         if n_tools >= 1 {
             flags |= b.tools;

@@ -18,6 +18,10 @@ each of them. Modelling assumptions, per persona:
   its release (end-user ids sent).
 * ``content_saas`` — a content-marketing SaaS: a "think step by step, outline first" system prompt
   and ~1.4k-token articles for its customers' users.
+* ``variants_app`` — a copywriting tool that shows its users several versions of each piece: every
+  request asks for ``n`` = 2–5 samples (fixed per key) of a short product description, headline
+  or post (~180 tokens each), temperature 1, one system prompt, 1k–6k/day in its users' hours;
+  half of the keys send end-user ids.
 * ``tutoring_anon`` — a tutoring app with long worked explanations and NO end-user ids.
 * ``cot_eval`` — evaluation harnesses running chain-of-thought benchmarks (GSM8K, BBH) with
   thinking budgets: finite runs of 500–3000 items, long reasoning.
@@ -302,6 +306,37 @@ def content_saas(ctx: SimContext) -> Actor:
         actor.keys.append(key)
         actor.streams.append(_steady(ctx, key, rng, nrng, rng.uniform(1500, 4000), PROFILE_HUMAN,
                                      render))
+    return actor
+
+
+# ------------------------------------------------------------------------------ variants_app
+
+_VARIANTS_SYSTEM = ("You are Quillkit, a copywriting assistant. Write one version of what the user asks "
+                    "for: short, punchy and on brand, with no preamble.")
+_VARIANTS_ASKS = ("Write a product description for: {q}", "Write an ad headline and one line of body copy "
+                  "for: {q}", "Write a short social media post about: {q}", "Make this sound friendlier: {q}",
+                  "{q}")
+
+
+def variants_app(ctx: SimContext) -> Actor:
+    actor = Actor("variants_app", "benign", None)
+    for i in range(ctx.n_keys(3, 2)):
+        key, rng, nrng = _business_key(ctx, "variants_app", i, "openai-python")
+        samples = rng.choice((2, 3, 3, 4, 5))
+        params = {"max_tokens": 400, "temperature": 1.0, "n": samples}
+        users = rng.random() < 0.5
+
+        def render(ts: int, key: KeyIdentity = key, rng: random.Random = rng, params: dict[str, Any] = params,
+                   samples: int = samples, users: bool = users) -> Emitted:
+            q = ctx.bank.pick(rng.choice(("user_instructions", "vicuna", "chat")), rng).text
+            out = sum(lognormal_int(rng, 180, 0.4, 30, 400) for _ in range(samples))
+            eu = end_user_id(ctx.seed, key.api_key_id, int(2000 * rng.random() ** 2)) if users else None
+            return ctx.factory.emit(key, ts, rng, [user(rng.choice(_VARIANTS_ASKS).format(q=q))], out,
+                                    params=params, system=_VARIANTS_SYSTEM, client_ip=rng.choice(key.ips),
+                                    end_user_id=eu)
+
+        actor.keys.append(key)
+        actor.streams.append(_steady(ctx, key, rng, nrng, rng.uniform(1000, 6000), PROFILE_HUMAN, render))
     return actor
 
 

@@ -124,6 +124,8 @@ class RecordFactory:
         else:
             status, finish = 200, finish_reason
             cap = params.get("max_tokens") if params else None
+            if cap is not None and params:
+                cap *= params.get("n") or 1   # max_tokens bounds each of the n samples
             if cap is not None and output_tokens >= cap:
                 output_tokens, finish = cap, "length"
             usage = {"input_tokens": input_tokens, "output_tokens": output_tokens}

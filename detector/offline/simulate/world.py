@@ -45,6 +45,7 @@ _PERSONA_BUILDERS: dict[str, Callable[[SimContext], Actor]] = {
     "llm_judge": lookalikes.llm_judge,
     "release_mover": lookalikes.release_mover,
     "content_saas": lookalikes.content_saas,
+    "variants_app": lookalikes.variants_app,
     "tutoring_anon": lookalikes.tutoring_anon,
     "cot_eval": lookalikes.cot_eval,
     "translation": lookalikes.translation,
