@@ -10,9 +10,9 @@ built on what an extraction campaign has to do whatever its wording, IPs or SDKs
   the clock. Reasoning-eliciting wording is only a weak extra (it is cheap to change).
 * **volume** (``answer_volume``): answer tokens per window against the benign population.
 * **parameters** (``logit_probe``): logprobs at one-token outputs with a logit bias that sweeps the
-  vocabulary (wide token sets, or many sets over prompts asked again and again) -- a classifier
-  biasing its own labels never does, nor a labelling platform with a label set per task (each
-  item is a new prompt).
+  vocabulary (wide token sets or many sets) over prompts asked again and again -- a classifier
+  biasing its own labels never does, however many, nor a labelling platform with a label set per
+  task (each item is a new prompt).
 * **structure** (``empty_turn_harvest``, ``prompt_resampling``): empty/template-only user turns
   with long answers (Magpie); one prompt resampled over and over for long answers (Self-Instruct),
   or a whole item set asked again for new answers (several rationales per public problem).
@@ -35,11 +35,12 @@ beyond what benign keys do. A ``block`` needs two families strong at once (see
 
 Cost: a few dozen float operations per window.
 
->>> s = {"n": 800.0, "rate_logit_probe": 0.9, "rate_one_token": 0.9, "rate_wide_bias": 1.0}
+>>> s = {"n": 800.0, "rate_logit_probe": 0.9, "rate_one_token": 0.9, "rate_wide_bias": 1.0,
+...      "distinct_prompts": 8.0}
 >>> round(key_evidence({"1h": s})[0].strength, 2)
 1.0
 >>> vendor = {"n": 800.0, "rate_logit_probe": 1.0, "rate_one_token": 1.0, "bias_sets": 40.0,
-...           "distinct_prompt_ratio": 0.95}
+...           "rate_wide_bias": 0.3, "distinct_prompts": 760.0}
 >>> key_evidence({"1h": vendor})
 []
 """
@@ -134,12 +135,15 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
         out.append(_rule("answer_volume", ramp(tokens, 2.0 * q, 8.0 * q), tokens, q,
                          horizon, "volume", True))   # volume is volume, however many end users it serves
         probe = min(g("rate_logit_probe", 0.0), max(g("rate_one_token", 0.0), g("rate_logprobs", 0.0)))
-        # Reading a logit vector means asking the same prompt again under other biases; a labelling
-        # platform asks each new item once, under its task's own small label set, however many tasks
-        # it runs. So many narrow sets count only where the prompts repeat (wide maps count anyway).
-        resampled = ramp(1.0 - g("distinct_prompt_ratio", 1.0), 0.5, 0.8)
+        # Reading a logit vector means asking the same prompt under other biases (other ids, or other
+        # values for the same ids) again and again: an API returns at most 20 logprobs a request, so
+        # even a slice of the vocabulary takes ~50 asks of one prompt. A classifier asks each item
+        # once under its own label set, however wide the set or many the tasks; duplicate texts
+        # (reposts, spam) leave it far below 10 asks per distinct prompt on average. So a sweep --
+        # wide maps or many sets -- counts only over prompts asked 10-50 times each.
+        resampled = ramp(n / max(g("distinct_prompts", 0.0), 1.0), 10.0, 50.0)
         sets = g("bias_sets", 0.0)
-        sweep = max(g("rate_wide_bias", 0.0), ramp(sets, 3.0, 30.0) * resampled)
+        sweep = max(g("rate_wide_bias", 0.0), ramp(sets, 3.0, 30.0)) * resampled
         out.append(_rule("logit_probe", ramp(probe, 0.05, 0.3) * sweep * fast, probe, 0.05, horizon, "parameters",
                          True))
         out.append(_rule("bias_sweep", ramp(sets, 10.0, 30.0) * resampled * ramp(probe, 0.05, 0.3) * fast,

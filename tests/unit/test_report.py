@@ -26,14 +26,15 @@ def _record(ts_ms: int, key: str, i: int, **fields: object) -> dict[str, object]
 
 
 def _records() -> list[bytes]:
-    """Two keys probing the projection layer (logit_bias + logprobs, 1-token outputs) over an hour,
-    among three benign chat keys."""
+    """Two keys probing the projection layer over an hour (a few prompts, each read again under
+    other logit_bias maps, logprobs, 1-token outputs), among three benign chat keys."""
     out = []
     for key in (PROBER, HOSTILE):
         for i in range(200):
-            out.append(_record(T0 + i * 18_000, key, i, usage={"input_tokens": 12, "output_tokens": 1},
-                               params={"logit_bias_size": 50, "logprobs": True, "top_logprobs": 5, "max_tokens": 1},
-                               messages=[{"role": "user", "content": f"{CANARY} token {i}"}], finish_reason="length"))
+            params = {"logit_bias_size": 20 + i % 40, "logprobs": True, "top_logprobs": 5, "max_tokens": 1}
+            out.append(_record(T0 + i * 18_000, key, i, usage={"input_tokens": 12, "output_tokens": 1}, params=params,
+                               messages=[{"role": "user", "content": f"{CANARY} prompt {i % 4}"}],
+                               finish_reason="length"))
     for k in range(3):
         for i in range(30):
             out.append(_record(T0 + i * 120_000 + k * 7_000, f"key_benign_{k}", i,

@@ -151,8 +151,8 @@ def test_every_record_matches_the_schema(world: dict[str, Any]) -> None:
             assert isinstance(m["content"], str)
         if ev["status"] == 200:
             assert ev["finish_reason"] in ("stop", "length", "tool_use", "refusal")
-            cap = ev.get("params", {}).get("max_tokens")
-            assert cap is None or usage["output_tokens"] <= cap
+            cap = ev.get("params", {}).get("max_tokens")   # a bound on each of the n samples
+            assert cap is None or usage["output_tokens"] <= cap * ev["params"].get("n", 1)
         else:
             assert ev["status"] in (429, 500) and "finish_reason" not in ev
         if "end_user_id" in ev:
@@ -409,11 +409,14 @@ def test_new_look_alike_personas(world: dict[str, Any]) -> None:
     vendor = by["label_vendor"]
     assert len({ev["api_key_id"] for ev in vendor}) >= 2
     assert all(ev["params"]["max_tokens"] == 1 and ev["params"]["logprobs"] is True
-               and 2 <= len(ev["params"]["logit_bias"]) == ev["params"]["logit_bias_size"] <= 6 for ev in vendor)
+               and 2 <= len(ev["params"]["logit_bias"]) == ev["params"]["logit_bias_size"] <= 28 for ev in vendor)
     sets = defaultdict(set)   # label sets per key: one per task, a task's set never changes
     for ev in vendor:
         sets[ev["api_key_id"]].add(tuple(sorted(ev["params"]["logit_bias"])))
     assert max(map(len, sets.values())) >= 2
+    tagger = by["emotion_tagger"]   # one wide label set: the 28 GoEmotions labels, 20 logprobs back
+    assert tagger and {(len(ev["params"]["logit_bias"]), ev["params"]["top_logprobs"]) for ev in tagger} == {(28, 20)}
+    assert len({tuple(sorted(ev["params"]["logit_bias"])) for ev in tagger}) == 1
     judges = by["llm_judge"]
     assert len({ev["account_id"] for ev in judges}) >= 2
     assert all("[[A]]" in ev["system"] or "[[rating]]" in _user_text(ev) for ev in judges)

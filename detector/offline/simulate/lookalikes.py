@@ -7,10 +7,13 @@ each of them. Modelling assumptions, per persona:
   tokens in ``logit_bias``, ``logprobs``, ``max_tokens`` 1, 5k–15k/day around the clock.
 * ``label_vendor`` — a labelling platform running its customers' classification tasks through one
   key each: every task asks for one label from its own set of 2–6 single-token labels (sentiment,
-  ticket routing, 1–5 ratings, A–D choices, or a customer's own categories), biased in
+  ticket routing, 1–5 ratings, A–D choices, or a customer's own categories; 12 banking intents
+  and the 28 GoEmotions labels are the wide ones), biased in
   ``logit_bias`` and read back with ``logprobs``, ``max_tokens`` 1; 1–40 tasks per key (common
   label sets such as Yes/No recur across tasks), 3k–20k/day around the clock, the busiest tasks
   taking most of the traffic, every item a new text.
+* ``emotion_tagger`` — a social-media analytics company tagging posts with the 28 GoEmotions labels
+  (one token each, all biased, ``logprobs``, ``max_tokens`` 1): one wide label set, 5k–30k/day.
 * ``llm_judge`` — several judge services (one organisation each) running the public MT-bench judge
   prompts (FastChat ``judge_prompts.jsonl``, single-v1 and pair-v2, Apache-2.0) all day: rubric
   prompts, ``[[rating]]`` verdicts, temperature 0.
@@ -120,6 +123,13 @@ def _labelling(ctx: SimContext, key: KeyIdentity, rng: random.Random, nrng: np.r
 
 # ------------------------------------------------------------------------------ label_vendor
 
+# The GoEmotions label set (Demszky et al. 2020): 27 emotions and neutral, one token each.
+_GO_EMOTIONS = ("admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity",
+                "desire", "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear",
+                "gratitude", "grief", "joy", "love", "nervousness", "optimism", "pride", "realization", "relief",
+                "remorse", "sadness", "surprise", "neutral")
+_EMOTION_TASK = (f"Which emotion does this message express most? Answer with one of: {', '.join(_GO_EMOTIONS)}.",
+                 _GO_EMOTIONS)
 # (instruction, labels): everyday classification tasks, each label one token.
 _LABEL_TASKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Classify the sentiment of this review. Answer positive, negative or neutral.",
@@ -145,6 +155,11 @@ _LABEL_TASKS: tuple[tuple[str, tuple[str, ...]], ...] = (
      "banned.", ("allowed", "restricted", "banned")),
     ("Is this review about the product, the delivery or the price? Answer product, delivery or "
      "price.", ("product", "delivery", "price")),
+    ("Which intent does this banking chat message have? Answer balance, transfer, card, loan, fraud, "
+     "fees, statement, address, pin, limit, dispute or other.",
+     ("balance", "transfer", "card", "loan", "fraud", "fees", "statement", "address", "pin", "limit",
+      "dispute", "other")),
+    _EMOTION_TASK,
 )
 
 
@@ -180,15 +195,29 @@ def label_vendor(ctx: SimContext) -> Actor:
         tasks = _label_tasks(rng)
         rng.shuffle(tasks)
         weights = [1.0 / (rank + 1) for rank in range(len(tasks))]  # the busiest tasks dominate
-        setups = [(instruction, {"max_tokens": 1, "temperature": 0.0, "logprobs": True,
-                                 "top_logprobs": len(labels),
-                                 "logit_bias": {_label_token(w): 100 for w in labels},
-                                 "logit_bias_size": len(labels)})
-                  for instruction, labels in tasks]
+        setups = [(instruction, _label_params(labels)) for instruction, labels in tasks]
         actor.keys.append(key)
         actor.streams.append(_labelling(ctx, key, rng, nrng,
                                         lambda r=rng, s=setups, w=weights: r.choices(s, w)[0], "Text", 0.8,
                                         rng.uniform(3000, 20000)))
+    return actor
+
+
+def _label_params(labels: tuple[str, ...]) -> dict[str, Any]:
+    """One label token out of ``labels``: each biased, their logprobs read back (at most 20)."""
+    return {"max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": min(len(labels), 20),
+            "logit_bias": {_label_token(w): 100 for w in labels}, "logit_bias_size": len(labels)}
+
+
+def emotion_tagger(ctx: SimContext) -> Actor:
+    actor = Actor("emotion_tagger", "benign", None)
+    instruction, labels = _EMOTION_TASK
+    params = _label_params(labels)
+    for i in range(ctx.n_keys(2, 1)):
+        key, rng, nrng = _business_key(ctx, "emotion_tagger", i, "openai-python")
+        actor.keys.append(key)
+        actor.streams.append(_labelling(ctx, key, rng, nrng, lambda: (instruction, params), "Post", 0.9,
+                                        rng.uniform(5000, 30000)))
     return actor
 
 

@@ -42,6 +42,7 @@ _PERSONA_BUILDERS: dict[str, Callable[[SimContext], Actor]] = {
     **personas.BUILDERS,
     "yes_no_classifier": lookalikes.yes_no_classifier,
     "label_vendor": lookalikes.label_vendor,
+    "emotion_tagger": lookalikes.emotion_tagger,
     "llm_judge": lookalikes.llm_judge,
     "release_mover": lookalikes.release_mover,
     "content_saas": lookalikes.content_saas,
