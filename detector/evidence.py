@@ -140,14 +140,16 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
         # even a slice of the vocabulary takes ~50 asks of one prompt. A classifier asks each item
         # once under its own label set, however wide the set or many the tasks; duplicate texts
         # (reposts, spam) leave it far below 10 asks per distinct prompt on average. So a sweep --
-        # wide maps or many sets -- counts only over prompts asked 10-50 times each.
+        # wide maps or many sets -- counts over prompts asked 10-50 times each; and hundreds of sets
+        # (a platform runs tens of tasks) sweep whatever the prompts.
         resampled = ramp(n / max(g("distinct_prompts", 0.0), 1.0), 10.0, 50.0)
         sets = g("bias_sets", 0.0)
-        sweep = max(g("rate_wide_bias", 0.0), ramp(sets, 3.0, 30.0)) * resampled
+        vocabulary = ramp(sets, 100.0, 300.0)
+        sweep = max(max(g("rate_wide_bias", 0.0), ramp(sets, 3.0, 30.0)) * resampled, vocabulary)
         out.append(_rule("logit_probe", ramp(probe, 0.05, 0.3) * sweep * fast, probe, 0.05, horizon, "parameters",
                          True))
-        out.append(_rule("bias_sweep", ramp(sets, 10.0, 30.0) * resampled * ramp(probe, 0.05, 0.3) * fast,
-                         sets, 10.0, horizon, "structure", True))
+        out.append(_rule("bias_sweep", max(ramp(sets, 10.0, 30.0) * resampled, vocabulary) * ramp(probe, 0.05, 0.3)
+                         * fast, sets, 10.0, horizon, "structure", True))
         # Magpie's answers to empty turns are the instructions it harvests: any real text counts
         empty = g("rate_empty_turn", 0.0) * ramp(g("out_tokens_mean", 0.0), 20.0, 60.0)
         out.append(_rule("empty_turn_harvest", ramp(empty, 0.1, 0.4) * fast, empty, 0.1, horizon, "structure", True))

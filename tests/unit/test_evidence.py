@@ -137,6 +137,10 @@ def test_many_narrow_label_sets_sweep_only_over_prompts_asked_again() -> None:
     tagger = dict(wide, bias_sets=1.0, distinct_prompts=0.95 * 800)
     day = dict(tagger, n=30_000.0, distinct_prompts=4_000.0)   # 7.5 asks per distinct text
     assert key_evidence({"1h": tagger, "24h": day}, calibration=NONE) == []
+    # hundreds of sets sweep the vocabulary even over new prompts
+    spread = dict(platform, bias_sets=400.0)
+    ev = key_evidence({"1h": spread}, calibration=NONE)
+    assert {"logit_probe", "bias_sweep"} <= names(ev) and families_strong(ev) == 2
 
 
 def test_release_pivot_needs_a_split_not_a_migration() -> None:
