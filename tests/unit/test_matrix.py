@@ -91,7 +91,7 @@ def test_cells_follow_the_fixed_split() -> None:
     held = cells("heldout", ["default", "broad_sweep"])
     assert {(c.variant, c.wording, c.seed) for c in held} == {
         (v, "heldout", s) for v in ("default", "broad_sweep") for s in (11, 12)}
-    assert len(cells("all")) == 8 * 6 and {c.seed for c in cells("heldout", seeds=[3])} == {3}
+    assert len(cells("all")) == 9 * 6 and {c.seed for c in cells("heldout", seeds=[3])} == {3}
     for bad in ({"split": "nope"}, {"variants": ["nope"]}):
         with pytest.raises(ValueError):
             cells(**bad)

@@ -613,6 +613,14 @@ def test_router_hidden_labels_harvested_router_keys(tmp_path_factory: pytest.Tem
     assert len(_per_key(made_up)) == 3
 
 
+def test_sample_harvest_asks_for_several_long_samples(tmp_path_factory: pytest.TempPathFactory) -> None:
+    harvest = _ok(_variant(tmp_path_factory, "sample_harvest", "sample_harvest")["by"]["sample_harvest"])
+    assert len(_per_key(harvest)) == 1 and len(harvest) > 50
+    assert {ev["params"]["n"] for ev in harvest} == {4, 8}
+    per_sample = sorted(ev["usage"]["output_tokens"] / ev["params"]["n"] for ev in harvest)
+    assert per_sample[0] >= 300 and per_sample[len(per_sample) // 2] > 700
+
+
 def test_domain_clone_and_broad_sweep(tmp_path_factory: pytest.TempPathFactory) -> None:
     clone = _ok(_variant(tmp_path_factory, "domain_clone", "domain_clone")["by"]["domain_clone"])
     assert len(_per_key(clone)) == 2 and len(clone) > 800

@@ -9,6 +9,9 @@ extraction needs (many long, reasoning-rich answers) while dodging a different o
   in order, every pass with other wrappers, long reasoning answers with a thinking budget.
 * ``broad_sweep`` — one key, ~15k requests in 4 hours (~62/min) over every domain, long
   reasoning answers, paraphrased and non-English wrappers.
+* ``sample_harvest`` — rejection-sampling distillation: one key, ~1k requests a day, each asking
+  for ``n`` = 4 or 8 samples (~900 tokens each) of a worked answer to a maths, reasoning or code
+  item, temperature 1, so the harvester can keep the samples that reach the right answer.
 
 Wrappers come from the context's wording family, so the campaigns carry no fixed phrase.
 """
@@ -21,7 +24,8 @@ from collections.abc import Callable
 from .campaigns import Request, campaign_start, independent, made_up_end_users
 from .clock import HOUR_MS
 from .context import Actor, SimContext
-from .identity import KeyIdentity, account_id, cloud_ips, created_before, key_id, sdk_user_agent
+from .identity import (ENDPOINT_FOR_FAMILY, KeyIdentity, account_id, cloud_ips, created_before, key_id,
+                       sdk_user_agent)
 from .lookalikes import ROUTER_HARVESTED, router_keys, router_stream
 from .records import lognormal_int, reasoning_for, user
 from .wording import choose
@@ -97,12 +101,17 @@ def domain_clone(ctx: SimContext) -> Actor:
     return actor
 
 
+def _harvest_key(ctx: SimContext, name: str, rng: random.Random, family: str, days: tuple[float, float]) -> KeyIdentity:
+    """The one key of campaign ``name``: an account ``days`` old, an SDK of ``family``, two cloud IPs."""
+    return KeyIdentity(key_id(ctx.seed, name, 0), account_id(ctx.seed, name, 0),
+                       created_before(rng, ctx.span.start_ms, *days), sdk_user_agent(rng, family),
+                       ENDPOINT_FOR_FAMILY[family], cloud_ips(rng, 2))
+
+
 def broad_sweep(ctx: SimContext) -> Actor:
     name = "broad_sweep"
     rng, nrng = ctx.rngs(name)
-    key = KeyIdentity(key_id(ctx.seed, name, 0), account_id(ctx.seed, name, 0),
-                      created_before(rng, ctx.span.start_ms, 10, 60),
-                      sdk_user_agent(rng, "anthropic-python"), "/v1/messages", cloud_ips(rng, 2))
+    key = _harvest_key(ctx, name, rng, "anthropic-python", (10, 60))
     t0 = campaign_start(ctx, rng)
     stream = independent(ctx, key, rng, nrng, 15_000 * 6 * rng.uniform(0.95, 1.05), t0,
                          distill_requests(ctx, rng, EVERY_DOMAIN, thinking=2048),
@@ -110,8 +119,27 @@ def broad_sweep(ctx: SimContext) -> Actor:
     return Actor(name, "attack", name, [key], [stream])
 
 
+def sample_harvest(ctx: SimContext) -> Actor:
+    name = "sample_harvest"
+    rng, nrng = ctx.rngs(name)
+    key = _harvest_key(ctx, name, rng, "openai-python", (20, 120))
+    wrappers = ctx.wording.distill + ctx.wording.casual
+    pools = ("gsm8k", "bbh", "codegen", "humaneval")
+
+    def build(ts: int) -> Request:
+        q = ctx.bank.pick(pools[int(rng.random() * len(pools))], rng).text
+        samples = rng.choice((4, 8))
+        out = sum(lognormal_int(rng, 900, 0.3, 300, 2000) for _ in range(samples))
+        params = {"max_tokens": 2048, "temperature": 1.0, "n": samples}
+        return [user(choose(rng, wrappers).format(q=q))], out, {"params": params}
+
+    stream = independent(ctx, key, rng, nrng, 1000 * rng.uniform(0.9, 1.1), campaign_start(ctx, rng), build)
+    return Actor(name, "attack", name, [key], [stream])
+
+
 BUILDERS: dict[str, Callable[[SimContext], Actor]] = {
     "router_hidden": router_hidden,
     "domain_clone": domain_clone,
     "broad_sweep": broad_sweep,
+    "sample_harvest": sample_harvest,
 }

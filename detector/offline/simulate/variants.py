@@ -17,6 +17,7 @@ router organisation's harvested keys move from its benign persona to the campaig
   router's real end-user traffic, with made-up end-user ids.
 * ``domain_clone`` — one domain (grade-school maths or code) harvested systematically at volume.
 * ``broad_sweep`` — one key, ~15k long reasoning answers over every domain in 4 hours.
+* ``sample_harvest`` — one key asking for ``n`` = 4 or 8 long worked answers per item.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("router_hidden", adds=("router_hidden",), concerns=("router_hidden",)),
     Variant("domain_clone", adds=("domain_clone",), concerns=("domain_clone",)),
     Variant("broad_sweep", adds=("broad_sweep",), concerns=("broad_sweep",)),
+    Variant("sample_harvest", adds=("sample_harvest",), concerns=("sample_harvest",)),
 )}
 
 
