@@ -117,6 +117,7 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
     day = stats.get(Horizon.DAY) or {}
     out: list[Evidence | None] = []
     shapes: dict[str, float] = {}   # harvest_shape of every window there is, computed once
+    day_people = people_discount(day) if day else 1.0   # read from the 24 h window when there is one
     for horizon in (Horizon.HOUR, Horizon.DAY):
         s = stats.get(horizon)
         if not s:
@@ -127,7 +128,7 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
         g = s.get
         n = g("n", 0.0)
         fast = conf(n, 40.0 if horizon == Horizon.HOUR else 60.0)
-        people = people_discount(day or s)
+        people = day_people if day else people_discount(s)
         h, drive = harvest(s, day or s, horizon, cal, shape=shape, people=people)
         out.append(_rule("harvest", h, drive, 0.25, horizon, "economics", True))
         q = _deep(cal, horizon)
@@ -146,10 +147,10 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
         sets = g("bias_sets", 0.0)
         vocabulary = ramp(sets, 100.0, 300.0)
         sweep = max(max(g("rate_wide_bias", 0.0), ramp(sets, 3.0, 30.0)) * resampled, vocabulary)
-        out.append(_rule("logit_probe", ramp(probe, 0.05, 0.3) * sweep * fast, probe, 0.05, horizon, "parameters",
-                         True))
-        out.append(_rule("bias_sweep", max(ramp(sets, 10.0, 30.0) * resampled, vocabulary) * ramp(probe, 0.05, 0.3)
-                         * fast, sets, 10.0, horizon, "structure", True))
+        probing = ramp(probe, 0.05, 0.3)
+        out.append(_rule("logit_probe", probing * sweep * fast, probe, 0.05, horizon, "parameters", True))
+        out.append(_rule("bias_sweep", max(ramp(sets, 10.0, 30.0) * resampled, vocabulary) * probing * fast,
+                         sets, 10.0, horizon, "structure", True))
         # Magpie's answers to empty turns are the instructions it harvests: any real text counts
         empty = g("rate_empty_turn", 0.0) * ramp(g("out_tokens_mean", 0.0), 20.0, 60.0)
         out.append(_rule("empty_turn_harvest", ramp(empty, 0.1, 0.4) * fast, empty, 0.1, horizon, "structure", True))
@@ -174,7 +175,7 @@ def raw_key_evidence(stats: dict[str, dict[str, float]], *, new_model_share: flo
         split = ramp(new_model_share, 0.25, 0.45) * (1.0 - ramp(new_model_share, 0.85, 0.98))
         shape = max(shapes[Horizon.HOUR], shapes[Horizon.DAY]) if day else shapes[Horizon.HOUR]
         pivot = (split * ramp(old_model_share_24h, 0.3, 0.6) * shape
-                 * ramp((day or s1).get("n", 0.0), 50.0, 300.0) * people_discount(day or s1))
+                 * ramp((day or s1).get("n", 0.0), 50.0, 300.0) * (day_people if day else people_discount(s1)))
         out.append(_rule("release_pivot", pivot, new_model_share, 0.25, Horizon.HOUR, "model"))
     return _strongest(e for e in out if e is not None)
 

@@ -71,9 +71,8 @@ class Signal(IntFlag):
 _COT, _REVERSE, _RUBRIC, _EMPTY, _TEMPLATE, _META, _PROBE, _LOGPROBS, _ONE, _MULTI, _TOOLS, _THINK, \
     _LONG, _NON_EN, _SYS_EXPLAIN, _CENSOR = (int(s) for s in list(Signal)[:16])
 DOMAIN_SHIFT = 15
-_SINGLE, _REASONED, _GREEDY, _WIDE_BIAS = (int(s) for s in list(Signal)[23:27])
+_SINGLE, _REASONED, _GREEDY, _WIDE_BIAS, _SHORT_SAMPLES = (int(s) for s in list(Signal)[23:28])
 WIDE_BIAS_TOKENS = 8
-_SHORT_SAMPLES = int(Signal.SHORT_SAMPLES)
 SHORT_SAMPLE_TOKENS = 400   # an answer this short counts at most a quarter as a dataset answer (shape.economics)
 
 
