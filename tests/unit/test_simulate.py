@@ -431,6 +431,14 @@ def test_new_look_alike_personas(world: dict[str, Any]) -> None:
     assert all(2 <= ev["params"]["n"] <= 5 and ev["usage"]["output_tokens"] <= ev["params"]["n"] * 400
                for ev in options)
     assert max(ev["usage"]["output_tokens"] for ev in options) > 400
+    suites = defaultdict(list)   # a fixed suite of the app's test cases, every case asked again each run
+    for ev in by["regression_suite"]:
+        suites[ev["api_key_id"]].append(ev)
+    assert suites
+    for evs in suites.values():
+        cases = Counter(_user_text(ev) for ev in evs)
+        assert len(cases) <= 400 and len(evs) >= 2 * len(cases)
+        assert len({ev["system"] for ev in evs}) == 1 and not any("end_user_id" in ev for ev in evs)
     anon = _ok(by["tutoring_anon"])
     assert all("end_user_id" not in ev for ev in anon)
     assert sorted(ev["usage"]["output_tokens"] for ev in anon)[len(anon) // 2] > 600

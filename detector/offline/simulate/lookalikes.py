@@ -25,6 +25,12 @@ each of them. Modelling assumptions, per persona:
   request asks for ``n`` = 2–5 samples (fixed per key) of a short product description, headline
   or post (~180 tokens each), temperature 1, one system prompt, 1k–6k/day in its users' hours;
   half of the keys send end-user ids.
+* ``regression_suite`` — product teams' prompt regression suites run by CI (promptfoo-style): a
+  fixed suite of 40–400 of the app's own test prompts (a fifth of them short conversations) under
+  the app's system prompt, each case sent 1–5 times a run at the production temperature to catch
+  flaky answers; 2–12 runs on each working day (pushes) plus a nightly one, each a burst at
+  4–16 requests in flight; app-length answers; no end-user ids. A third of the teams run every
+  case on both models once the new one is out, to compare them.
 * ``tutoring_anon`` — a tutoring app with long worked explanations and NO end-user ids.
 * ``cot_eval`` — evaluation harnesses running chain-of-thought benchmarks (GSM8K, BBH) with
   thinking budgets: finite runs of 500–3000 items, long reasoning.
@@ -46,8 +52,8 @@ import numpy as np
 import xxhash
 
 from .clock import (
-    MINUTE_MS, PROFILE_AROUND_THE_CLOCK, PROFILE_HUMAN, SECOND_MS, poisson_times,
-    session_plan, strictly_increasing, uniform_times,
+    HOUR_MS, MINUTE_MS, PROFILE_AROUND_THE_CLOCK, PROFILE_HUMAN, PROFILE_OFFICE, SECOND_MS, local_days,
+    poisson_times, session_plan, strictly_increasing, uniform_times, weekdays_only,
 )
 from .context import Actor, SimContext
 from .identity import (
@@ -58,7 +64,7 @@ from .personas import (
     ROUTER_UAS, TIMEZONES, Benchmarks, Conversation, chat_conversation, gap_ms, render_sessions,
     reseller_stream, tutoring_stream,
 )
-from .records import Adoption, Emitted, Message, lognormal_int, reasoning_for, user
+from .records import MODEL_1, MODEL_2, Adoption, Emitted, Message, assistant, lognormal_int, reasoning_for, user
 
 ROUTER_KEYS = 5  # keys of the router organisation (``router_hidden`` harvests through 3 of them)
 ROUTER_HARVESTED = 3
@@ -367,6 +373,69 @@ def variants_app(ctx: SimContext) -> Actor:
         actor.keys.append(key)
         actor.streams.append(_steady(ctx, key, rng, nrng, rng.uniform(1000, 6000), PROFILE_HUMAN, render))
     return actor
+
+
+# -------------------------------------------------------------------------- regression_suite
+
+_SUITE_APPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("You are Harbor, the support assistant of an online bank. Answer the customer's question "
+     "politely and briefly; never ask for passwords or card numbers.", ("chat",)),
+    ("You are a coding assistant inside an IDE. Answer with working code and a short explanation.",
+     ("codegen", "humaneval")),
+    ("You are Inkwell, a writing assistant. Improve the user's text or draft what they ask for.",
+     ("user_instructions", "vicuna")),
+)
+_SUITE_RUN_MS = (10 * MINUTE_MS, 40 * MINUTE_MS)   # a CI job's time budget for one suite run
+
+
+def _suite_case(ctx: SimContext, rng: random.Random, pools: tuple[str, ...]) -> list[Message]:
+    """One test case: a prompt from the app's pools, or (a fifth) a short conversation ending in one."""
+    text = ctx.bank.pick(rng.choice(pools), rng).text
+    if rng.random() >= 0.2:
+        return [user(text)]
+    opening = ctx.bank.pick(rng.choice(pools), rng).text
+    return [user(opening), assistant(ctx.bank.prose.text(rng, rng.randint(200, 900))), user(text)]
+
+
+def _suite_runs(ctx: SimContext, rng: random.Random, nrng: np.random.Generator, per_day: float,
+                tz: float) -> list[int]:
+    """Start instants of the suite's runs: pushes in working hours on weekdays, and one nightly run
+    at 02:00 local every day."""
+    pushes = weekdays_only(poisson_times(nrng, ctx.span.start_ms, ctx.span.end_ms, per_day, PROFILE_OFFICE, tz), tz)
+    nightly = [day + 2 * HOUR_MS + int(rng.random() * 10 * MINUTE_MS) for day in local_days(ctx.span, tz)]
+    return sorted(pushes + [t for t in nightly if ctx.span.start_ms <= t < ctx.span.end_ms])
+
+
+def regression_suite(ctx: SimContext) -> Actor:
+    actor = Actor("regression_suite", "benign", None)
+    for i in range(ctx.n_keys(4, 2)):
+        key, rng, nrng = _business_key(ctx, "regression_suite", i, ("openai-python", "anthropic-python")[i % 2])
+        system, pools = rng.choice(_SUITE_APPS)
+        suite = [_suite_case(ctx, rng, pools) for _ in range(rng.randint(40, 400))]
+        repeat = rng.choice((1, 2, 3, 3, 5))
+        compare = rng.random() < 1 / 3
+        params = {"max_tokens": 1024, "temperature": rng.choice((0.2, 0.5, 0.7, 0.7, 1.0))}
+        actor.keys.append(key)
+        actor.streams.append(_suite_stream(ctx, key, rng, nrng, system, suite, repeat, compare, params))
+    return actor
+
+
+def _suite_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random, nrng: np.random.Generator,
+                  system: str, suite: list[list[Message]], repeat: int, compare: bool,
+                  params: dict[str, Any]) -> Iterator[Emitted]:
+    """Every run sends each case ``repeat`` times (on both models when ``compare`` and the new one
+    is out) in shuffled order, spread over the run's time budget."""
+    plan: list[tuple[int, int, str]] = []
+    for start in _suite_runs(ctx, rng, nrng, rng.uniform(2, 12), rng.choice(TIMEZONES)):
+        models = (MODEL_1, MODEL_2) if compare and start >= ctx.span.release_ms else (MODEL_1,)
+        jobs = [(case, model) for case in range(len(suite)) for model in models for _ in range(repeat)]
+        rng.shuffle(jobs)
+        times = uniform_times(nrng, start, start + int(rng.uniform(*_SUITE_RUN_MS)), len(jobs))
+        plan.extend((t, case, model) for t, (case, model) in zip(times, jobs) if t < ctx.span.end_ms)
+    plan.sort()
+    for t, (_, case, model) in zip(strictly_increasing([p[0] for p in plan]), plan):
+        yield ctx.factory.emit(key, t, rng, suite[case], lognormal_int(rng, 400, 0.5, 20, 1024), model=model,
+                               params=params, system=system, client_ip=rng.choice(key.ips))
 
 
 # ----------------------------------------------------------------------------- tutoring_anon

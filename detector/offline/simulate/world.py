@@ -47,6 +47,7 @@ _PERSONA_BUILDERS: dict[str, Callable[[SimContext], Actor]] = {
     "release_mover": lookalikes.release_mover,
     "content_saas": lookalikes.content_saas,
     "variants_app": lookalikes.variants_app,
+    "regression_suite": lookalikes.regression_suite,
     "tutoring_anon": lookalikes.tutoring_anon,
     "cot_eval": lookalikes.cot_eval,
     "translation": lookalikes.translation,
