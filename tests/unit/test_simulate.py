@@ -512,6 +512,12 @@ def _variant(tmp: pytest.TempPathFactory, variant: str, scenario: str,
     return _VARIANT_RUNS[args]
 
 
+def _benign_lines(run: dict[str, Any]) -> list[bytes]:
+    """The raw lines of a variant run's benign keys (the background every variant shares)."""
+    labels = run["labels"]
+    return [line for line, ev in zip(run["lines"], run["events"]) if labels[ev["api_key_id"]]["kind"] == "benign"]
+
+
 def test_wording_families_are_disjoint_and_multilingual() -> None:
     from dataclasses import astuple
 
@@ -567,9 +573,19 @@ def test_fake_end_users_on_every_campaign_only(tmp_path_factory: pytest.TempPath
     sizes = sorted(len(v) for v in per_key.values())
     assert sizes[0] <= 40 and len(set().union(*per_key.values())) > len(per_key)
     plain = _variant(tmp_path_factory, "default", "hydra")
-    benign = lambda r: [line for line, ev in zip(r["lines"], r["events"])  # noqa: E731
-                        if r["labels"][ev["api_key_id"]]["kind"] == "benign"]
-    assert benign(run) == benign(plain)
+    assert _benign_lines(run) == _benign_lines(plain)
+
+
+def test_people_like_ids_are_a_returning_population(tmp_path_factory: pytest.TempPathFactory) -> None:
+    run = _variant(tmp_path_factory, "people_like_ids", "self_instruct")
+    evs = run["by"]["self_instruct"]
+    ids = [ev.get("end_user_id") for ev in evs]
+    assert len(evs) >= 200 and all(ids)
+    assert 50 <= len(set(ids)) <= 800 and len(ids) >= 1.5 * len(set(ids))   # ids come back
+    assert sum(a == b for a, b in zip(ids, ids[1:])) >= 0.3 * len(ids)     # in sessions of a few requests
+    plain = _variant(tmp_path_factory, "default", "self_instruct")
+    assert _benign_lines(run) == _benign_lines(plain)
+    assert [_user_text(ev) for ev in evs] == [_user_text(ev) for ev in plain["by"]["self_instruct"]]
 
 
 def test_hydra_stealth_and_own_wording(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -83,8 +83,29 @@ def made_up_end_users(ctx: SimContext, api_key_id: str) -> Callable[[], str]:
     return lambda: pool[int(rng.random() * len(pool))]
 
 
+def people_like_end_users(ctx: SimContext, api_key_id: str) -> Callable[[], str]:
+    """Made-up ``end_user_id``s for one key shaped like an app's users, by a harvester that read how
+    ids are judged: a population of 200-800 ids, the busiest reused most, each visit a short
+    session of 1-4 requests in a row."""
+    rng, _ = ctx.rngs("people-like-ids", api_key_id)
+    size = rng.randint(200, 800)
+    visit = ["", 0]   # the current id and the requests left in its session
+
+    def next_id() -> str:
+        if visit[1] <= 0:
+            visit[0] = f"u_{hex_id(12, ctx.seed, api_key_id, int(size * rng.random() ** 1.5))}"
+            visit[1] = rng.randint(1, 4)
+        visit[1] -= 1
+        return str(visit[0])
+
+    return next_id
+
+
 def fake_end_users(ctx: SimContext, api_key_id: str) -> Callable[[], str | None]:
-    """The ``end_user_id`` a campaign key sends: none, except in the ``fake_end_users`` variant."""
+    """The ``end_user_id`` a campaign key sends: none, except in the ``fake_end_users`` and
+    ``people_like_ids`` variants."""
+    if ctx.variant == "people_like_ids":
+        return people_like_end_users(ctx, api_key_id)
     if ctx.variant != "fake_end_users":
         return lambda: None
     return made_up_end_users(ctx, api_key_id)

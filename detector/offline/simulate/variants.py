@@ -8,6 +8,9 @@ router organisation's harvested keys move from its benign persona to the campaig
 * ``default`` — today's campaigns, unchanged.
 * ``fake_end_users`` — every campaign sends made-up ``end_user_id``s (random per request, or a
   small fake pool per key), as resellers do for real end users.
+* ``people_like_ids`` — every campaign sends made-up ``end_user_id``s shaped like an app's users
+  (a few hundred ids, the busiest reused most, in short sessions): the ids a harvester who read
+  how they are judged would invent.
 * ``hydra_stealth`` — hydra keys on their own residential IPs, the commonest SDK user agents,
   accounts created months apart with their own payment instruments.
 * ``hydra_own_wording`` — each hydra key has its own system prompt and wrapper, still behind the
@@ -37,6 +40,7 @@ class Variant:
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("default"),
     Variant("fake_end_users"),
+    Variant("people_like_ids"),
     Variant("hydra_stealth", concerns=("hydra",)),
     Variant("hydra_own_wording", concerns=("hydra",)),
     Variant("working_hours", concerns=("low_and_slow",)),
