@@ -588,6 +588,20 @@ def test_people_like_ids_are_a_returning_population(tmp_path_factory: pytest.Tem
     assert [_user_text(ev) for ev in evs] == [_user_text(ev) for ev in plain["by"]["self_instruct"]]
 
 
+def test_human_hours_give_campaigns_a_night(tmp_path: Path) -> None:
+    def quietest_six_hours(variant: str) -> float:   # share of the campaign's requests in its quietest 6 hours
+        simulate(tmp_path / variant, seed=3, scenario="self_instruct", hours=24.0, scale=0.02, corpora=None,
+                 variant=variant)
+        _, events, labels, _ = _read(tmp_path / variant)
+        hours = Counter(int(ev["ts"][11:13]) for ev in events
+                        if labels[ev["api_key_id"]]["campaign"] == "self_instruct")
+        assert sum(hours.values()) > 500
+        return min(sum(hours[(s + i) % 24] for i in range(6)) for s in range(24)) / sum(hours.values())
+
+    assert quietest_six_hours("human_hours") < 0.06   # a flat 24/7 campaign keeps ~16% there (it starts late)
+    assert quietest_six_hours("default") > 0.09
+
+
 def test_hydra_stealth_and_own_wording(tmp_path_factory: pytest.TempPathFactory) -> None:
     from detector.offline.simulate.identity import COMMON_USER_AGENTS
 

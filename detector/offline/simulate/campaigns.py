@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from .clock import (
-    DAY_MS, HOUR_MS, MINUTE_MS, PROFILE_OFFICE, iso_s, poisson_times, strictly_increasing,
+    DAY_MS, HOUR_MS, MINUTE_MS, PROFILE_HUMAN, PROFILE_OFFICE, iso_s, poisson_times, strictly_increasing,
     weekdays_only,
 )
 from .context import Actor, SimContext
@@ -50,6 +50,7 @@ from .identity import (
     COMMON_USER_AGENTS, ENDPOINT_FOR_FAMILY, KeyIdentity, account_id, cloud_ips, created_before,
     hex_id, key_id, proxy_network, residential_ip, sdk_user_agent,
 )
+from .personas import TIMEZONES
 from .records import Adoption, Emitted, Message, lognormal_int, reasoning_for, user
 from .tooltrace import SYNTHETIC_TOOLS, synthetic_transcript
 from .wording import Wording, choose
@@ -116,10 +117,14 @@ def independent(ctx: SimContext, key: KeyIdentity, rng: random.Random, nrng: np.
                 office_tz: float | None = None, until_ms: int | None = None,
                 end_user: Callable[[], str | None] | None = None) -> Iterator[Emitted]:
     """Poisson arrivals at ``per_day`` from ``start_ms`` to ``until_ms`` (default: the span's end;
-    only in office hours when ``office_tz`` is given), each request built by ``build(ts)`` and
+    only in office hours when ``office_tz`` is given; in the ``human_hours`` variant, shaped like a
+    person's day in one time zone), each request built by ``build(ts)`` and
     sent with ``end_user()`` (default: :func:`fake_end_users`)."""
     end = ctx.span.end_ms if until_ms is None else min(until_ms, ctx.span.end_ms)
-    if office_tz is None:
+    if office_tz is None and ctx.variant == "human_hours":
+        tz = ctx.rngs("human-hours", key.api_key_id)[0].choice(TIMEZONES)
+        times = poisson_times(nrng, start_ms, end, per_day, PROFILE_HUMAN, tz)
+    elif office_tz is None:
         times = poisson_times(nrng, start_ms, end, per_day)
     else:
         times = weekdays_only(poisson_times(nrng, start_ms, end, per_day, PROFILE_OFFICE,

@@ -11,6 +11,8 @@ router organisation's harvested keys move from its benign persona to the campaig
 * ``people_like_ids`` — every campaign sends made-up ``end_user_id``s shaped like an app's users
   (a few hundred ids, the busiest reused most, in short sessions): the ids a harvester who read
   how they are judged would invent.
+* ``human_hours`` — every campaign that runs around the clock sends the same daily volume shaped
+  like a person's day in one time zone (quiet at night, busy in the evening).
 * ``hydra_stealth`` — hydra keys on their own residential IPs, the commonest SDK user agents,
   accounts created months apart with their own payment instruments.
 * ``hydra_own_wording`` — each hydra key has its own system prompt and wrapper, still behind the
@@ -41,6 +43,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("default"),
     Variant("fake_end_users"),
     Variant("people_like_ids"),
+    Variant("human_hours"),
     Variant("hydra_stealth", concerns=("hydra",)),
     Variant("hydra_own_wording", concerns=("hydra",)),
     Variant("working_hours", concerns=("low_and_slow",)),
