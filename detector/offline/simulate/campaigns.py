@@ -90,14 +90,15 @@ def people_like_end_users(ctx: SimContext, api_key_id: str) -> Callable[[], str]
     session of 1-4 requests in a row."""
     rng, _ = ctx.rngs("people-like-ids", api_key_id)
     size = rng.randint(200, 800)
-    visit = ["", 0]   # the current id and the requests left in its session
+    current, left = "", 0   # the id of this visit and the requests left in it
 
     def next_id() -> str:
-        if visit[1] <= 0:
-            visit[0] = f"u_{hex_id(12, ctx.seed, api_key_id, int(size * rng.random() ** 1.5))}"
-            visit[1] = rng.randint(1, 4)
-        visit[1] -= 1
-        return str(visit[0])
+        nonlocal current, left
+        if left <= 0:
+            current = f"u_{hex_id(12, ctx.seed, api_key_id, int(size * rng.random() ** 1.5))}"
+            left = rng.randint(1, 4)
+        left -= 1
+        return current
 
     return next_id
 

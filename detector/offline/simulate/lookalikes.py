@@ -28,8 +28,8 @@ each of them. Modelling assumptions, per persona:
 * ``regression_suite`` — product teams' prompt regression suites run by CI (promptfoo-style): a
   fixed suite of 40–400 of the app's own test prompts (a fifth of them short conversations) under
   the app's system prompt, each case sent 1–5 times a run at the production temperature to catch
-  flaky answers; 2–12 runs on each working day (pushes) plus a nightly one, each a burst at
-  4–16 requests in flight; app-length answers; no end-user ids. A third of the teams run every
+  flaky answers; 2–12 runs on each working day (pushes) plus a nightly one, each a burst of
+  10–40 minutes; app-length answers; no end-user ids. A third of the teams run every
   case on both models once the new one is out, to compare them.
 * ``tutoring_anon`` — a tutoring app with long worked explanations and NO end-user ids.
 * ``cot_eval`` — evaluation harnesses running chain-of-thought benchmarks (GSM8K, BBH) with

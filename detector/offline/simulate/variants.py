@@ -11,8 +11,9 @@ router organisation's harvested keys move from its benign persona to the campaig
 * ``people_like_ids`` — every campaign sends made-up ``end_user_id``s shaped like an app's users
   (a few hundred ids, the busiest reused most, in short sessions): the ids a harvester who read
   how they are judged would invent.
-* ``human_hours`` — every campaign that runs around the clock sends the same daily volume shaped
-  like a person's day in one time zone (quiet at night, busy in the evening).
+* ``human_hours`` — the single-key campaigns and the release pivot send the same daily volume
+  shaped like a person's day in one time zone (quiet at night, busy in the evening) instead of
+  around the clock; the hydra keeps its central scheduler.
 * ``hydra_stealth`` — hydra keys on their own residential IPs, the commonest SDK user agents,
   accounts created months apart with their own payment instruments.
 * ``hydra_own_wording`` — each hydra key has its own system prompt and wrapper, still behind the
