@@ -602,6 +602,19 @@ def test_human_hours_give_campaigns_a_night(tmp_path: Path) -> None:
     assert quietest_six_hours("default") > 0.09
 
 
+def test_padded_inputs_add_a_header_and_shorten_answers(tmp_path_factory: pytest.TempPathFactory) -> None:
+    run = _variant(tmp_path_factory, "padded_inputs", "cot_harvest")
+    plain = _variant(tmp_path_factory, "default", "cot_harvest")
+    padded, base = _ok(run["by"]["cot_harvest"]), _ok(plain["by"]["cot_harvest"])
+    assert len(padded) >= 200 and [_user_text(ev) for ev in padded] == [_user_text(ev) for ev in base]
+    assert len({ev["system"] for ev in padded}) == 1 and len(padded[0]["system"]) >= 1000
+    assert max(ev["usage"]["output_tokens"] for ev in padded) <= 900
+    assert all(p["usage"]["output_tokens"] <= b["usage"]["output_tokens"] for p, b in zip(padded, base))
+    ratio = sorted(ev["usage"]["output_tokens"] / ev["usage"]["input_tokens"] for ev in padded)[len(padded) // 2]
+    assert ratio < 1.5   # no longer long against the input (economics reads >= 1.5)
+    assert _benign_lines(run) == _benign_lines(plain)
+
+
 def test_hydra_stealth_and_own_wording(tmp_path_factory: pytest.TempPathFactory) -> None:
     from detector.offline.simulate.identity import COMMON_USER_AGENTS
 

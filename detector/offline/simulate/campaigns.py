@@ -131,9 +131,34 @@ def independent(ctx: SimContext, key: KeyIdentity, rng: random.Random, nrng: np.
         times = weekdays_only(poisson_times(nrng, start_ms, end, per_day, PROFILE_OFFICE,
                                             office_tz), office_tz)
     end_user = end_user or fake_end_users(ctx, key.api_key_id)
+    padded = padded_requests(ctx, key.api_key_id) if ctx.variant == "padded_inputs" else None
     for ts in strictly_increasing(times):
         messages, out, kw = build(ts)
+        if padded is not None:
+            out, kw = padded(out, kw)
         yield ctx.factory.emit(key, ts, rng, messages, out, end_user_id=end_user(), **kw)
+
+
+_PADDING_POOLS = ("gsm8k", "user_instructions", "codegen")
+
+
+def padded_requests(ctx: SimContext, api_key_id: str) -> Callable[[int, dict[str, Any]], tuple[int, dict[str, Any]]]:
+    """The ``padded_inputs`` change to one key's requests, by a harvester that read how answer
+    economics are judged: a fixed few-shot header (three worked examples, ~600 tokens) in front of
+    every system prompt, so answers are no longer long against the input, and answers asked to be
+    concise (150-900 tokens). Draws from its own random stream, so the rest of the request is as
+    it would be."""
+    rng, _ = ctx.rngs("padded-inputs", api_key_id)
+    examples = [ctx.bank.pick(pool, rng) for pool in _PADDING_POOLS]
+    header = ("Answer in the style of these examples: complete, but concise.\n\n"
+              + "\n\n".join(f"Q: {it.text}\nA: {it.answer or ctx.bank.prose.text(rng, 600)}" for it in examples))
+
+    def pad(out: int, kw: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        system = kw.get("system")
+        cap = min(900, max(150, int(rng.lognormvariate(6.4, 0.3))))   # median ~600 tokens
+        return min(out, cap), dict(kw, system=header + ("\n\n" + system if system else ""))
+
+    return pad
 
 
 def _one_key_campaign(ctx: SimContext, name: str, family: str, per_day: float,

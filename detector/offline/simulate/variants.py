@@ -14,6 +14,9 @@ router organisation's harvested keys move from its benign persona to the campaig
 * ``human_hours`` — the single-key campaigns and the release pivot send the same daily volume
   shaped like a person's day in one time zone (quiet at night, busy in the evening) instead of
   around the clock; the hydra keeps its central scheduler.
+* ``padded_inputs`` — the single-key campaigns and the release pivot put a fixed few-shot header
+  (~600 tokens) in front of every request and ask for concise answers (150-900 tokens), so their
+  answers are no longer long against their input.
 * ``hydra_stealth`` — hydra keys on their own residential IPs, the commonest SDK user agents,
   accounts created months apart with their own payment instruments.
 * ``hydra_own_wording`` — each hydra key has its own system prompt and wrapper, still behind the
@@ -45,6 +48,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("fake_end_users"),
     Variant("people_like_ids"),
     Variant("human_hours"),
+    Variant("padded_inputs"),
     Variant("hydra_stealth", concerns=("hydra",)),
     Variant("hydra_own_wording", concerns=("hydra",)),
     Variant("working_hours", concerns=("low_and_slow",)),
