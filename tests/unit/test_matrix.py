@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from detector.offline.matrix import Cell, Settings, baseline_of, cells, regressions, score_run, summarise
+from detector.offline.simulate.variants import VARIANTS
 
 H = 3_600_000
 LABELS = {"a1": ("attack", "camp"), "a2": ("attack", "camp"), "s1": ("attack", "solo"),
@@ -91,7 +92,8 @@ def test_cells_follow_the_fixed_split() -> None:
     held = cells("heldout", ["default", "broad_sweep"])
     assert {(c.variant, c.wording, c.seed) for c in held} == {
         (v, "heldout", s) for v in ("default", "broad_sweep") for s in (11, 12)}
-    assert len(cells("all")) == 9 * 6 and {c.seed for c in cells("heldout", seeds=[3])} == {3}
+    # every variant: 4 tuning cells (two wordings, two seeds) and 2 held-out ones
+    assert len(cells("all")) == len(VARIANTS) * 6 and {c.seed for c in cells("heldout", seeds=[3])} == {3}
     for bad in ({"split": "nope"}, {"variants": ["nope"]}):
         with pytest.raises(ValueError):
             cells(**bad)
