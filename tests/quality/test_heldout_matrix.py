@@ -3,7 +3,7 @@ baseline. Fails when a campaign-variant the baseline detected is missed, a multi
 named-key share drops by more than 0.1, more benign keys are throttled, or any benign key is
 blocked. Rewrite the baseline after a deliberate change with the command in ``REWRITE``.
 
-Cost: 18 runs (9 variants, 2 seeds) of 12 h at scale 0.05 over 2 processes, about a minute and a half.
+Cost: 24 runs (12 variants, 2 seeds) of 12 h at scale 0.05 over 2 processes, one to two minutes.
 """
 
 from __future__ import annotations

@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 
 from .clock import (
-    DAY_MS, HOUR_MS, MINUTE_MS, PROFILE_HUMAN, PROFILE_OFFICE, iso_s, poisson_times, strictly_increasing,
-    weekdays_only,
+    DAY_MS, HOUR_MS, MINUTE_MS, PROFILE_HUMAN, PROFILE_OFFICE, in_time_order, iso_s, poisson_times,
+    strictly_increasing, weekdays_only,
 )
 from .context import Actor, SimContext
 from .identity import (
@@ -144,7 +144,7 @@ _PADDING_POOLS = ("gsm8k", "user_instructions", "codegen")
 
 def padded_requests(ctx: SimContext, api_key_id: str) -> Callable[[int, dict[str, Any]], tuple[int, dict[str, Any]]]:
     """The ``padded_inputs`` change to one key's requests, by a harvester that read how answer
-    economics are judged: a fixed few-shot header (three worked examples, ~600 tokens) in front of
+    economics are judged: a fixed few-shot header (three worked examples, ~460 tokens) in front of
     every system prompt, so answers are no longer long against the input, and answers asked to be
     concise (150-900 tokens). Draws from its own random stream, so the rest of the request is as
     it would be."""
@@ -472,8 +472,7 @@ def _hydra_stream(ctx: SimContext, keys: list[KeyIdentity], styles: list[HydraSt
                 plan.append((int(tick) + offset, k))
         cursor = (cursor + HYDRA_BATCH) % n
         tick += period * rng.uniform(0.97, 1.03)
-    plan = sorted(p for p in plan if p[0] < ctx.span.end_ms)
-    for ts, (_, k) in zip(strictly_increasing([p[0] for p in plan]), plan):
+    for ts, (_, k) in in_time_order([p for p in plan if p[0] < ctx.span.end_ms]):
         messages, out, kw = _hydra_request(ctx, rng, styles[k])
         ip = keys[k].ips[0] if own_ip else net.ip(rng)
         yield ctx.factory.emit(keys[k], ts, rng, messages, out, client_ip=ip,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import numpy as np
 
@@ -167,6 +168,16 @@ def strictly_increasing(times: list[int]) -> list[int]:
     return out
 
 
+_Planned = TypeVar("_Planned", bound=tuple)   # a plan entry: (instant, *what happens then)
+
+
+def in_time_order(plan: list[_Planned]) -> list[tuple[int, _Planned]]:
+    """The entries of ``plan`` (tuples led by an instant) sorted, each paired with its instant
+    pushed 1 ms after the one before where they tie (:func:`strictly_increasing`)."""
+    ordered = sorted(plan)
+    return list(zip(strictly_increasing([p[0] for p in ordered]), ordered))
+
+
 # (ts_ms, session index, turn index within the session, is the session's last turn)
 Turn = tuple[int, int, int, bool]
 
@@ -196,6 +207,4 @@ def session_plan(
                 break
             plan.append((t, s, k, k == n - 1))
             t += gap_ms()
-    plan.sort()
-    times = strictly_increasing([p[0] for p in plan])
-    return [(t, s, k, last) for t, (_, s, k, last) in zip(times, plan)]
+    return [(t, s, k, last) for t, (_, s, k, last) in in_time_order(plan)]

@@ -53,7 +53,7 @@ import xxhash
 
 from .clock import (
     HOUR_MS, MINUTE_MS, PROFILE_AROUND_THE_CLOCK, PROFILE_HUMAN, PROFILE_OFFICE, SECOND_MS, local_days,
-    poisson_times, session_plan, strictly_increasing, uniform_times, weekdays_only,
+    in_time_order, poisson_times, session_plan, strictly_increasing, uniform_times, weekdays_only,
 )
 from .context import Actor, SimContext
 from .identity import (
@@ -432,8 +432,7 @@ def _suite_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random, nrng: n
         rng.shuffle(jobs)
         times = uniform_times(nrng, start, start + int(rng.uniform(*_SUITE_RUN_MS)), len(jobs))
         plan.extend((t, case, model) for t, (case, model) in zip(times, jobs) if t < ctx.span.end_ms)
-    plan.sort()
-    for t, (_, case, model) in zip(strictly_increasing([p[0] for p in plan]), plan):
+    for t, (_, case, model) in in_time_order(plan):
         yield ctx.factory.emit(key, t, rng, suite[case], lognormal_int(rng, 400, 0.5, 20, 1024), model=model,
                                params=params, system=system, client_ip=rng.choice(key.ips))
 
@@ -481,8 +480,7 @@ def _cot_eval_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random,
         plan.extend((t, len(runs) - 1, j)
                     for j, t in enumerate(uniform_times(nrng, t0, t0 + duration, len(reqs)))
                     if t < span.end_ms)
-    plan.sort()
-    for t, (_, run, j) in zip(strictly_increasing([p[0] for p in plan]), plan):
+    for t, (_, run, j) in in_time_order(plan):
         params, reqs = runs[run]
         task, item, extra = reqs[j]
         messages, _ = bench.prompt(task, item, extra, rng, ctx.bank)

@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 
 from .clock import (
-    HOUR_MS, MINUTE_MS, PROFILE_AROUND_THE_CLOCK, PROFILE_HUMAN, PROFILE_SCHOOL,
-    SECOND_MS, Turn, local_days, poisson_times, session_plan, strictly_increasing, uniform_times,
+    HOUR_MS, MINUTE_MS, PROFILE_AROUND_THE_CLOCK, PROFILE_HUMAN, PROFILE_SCHOOL, SECOND_MS, Turn,
+    in_time_order, local_days, poisson_times, session_plan, strictly_increasing, uniform_times,
 )
 from .context import Actor, SimContext
 from .corpora import Item, TextBank
@@ -315,8 +315,7 @@ def _eval_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random,
         runs.append((endpoint, params, model, reqs))
         times = uniform_times(nrng, t0, t0 + duration, len(reqs))
         plan.extend((t, len(runs) - 1, j) for j, t in enumerate(times) if t < span.end_ms)
-    plan.sort()
-    for t, (_, run, j) in zip(strictly_increasing([p[0] for p in plan]), plan):
+    for t, (_, run, j) in in_time_order(plan):
         endpoint, params, model, reqs = runs[run]
         task, item, extra = reqs[j]
         messages, out = bench.prompt(task, item, extra, rng, ctx.bank)
@@ -549,9 +548,7 @@ def reseller_stream(ctx: SimContext, key: KeyIdentity, rng: random.Random,
     for region, (tz, share) in enumerate(((-5, 0.45), (1, 0.35), (8, 0.2))):
         plan += session_plan(nrng, ctx.span, per_day * share / 2.2, turns, gap_ms(rng, 15, 150),
                              PROFILE_HUMAN, tz, first_session=region * 10_000_000)
-    plan.sort()
-    plan = [(t, s, k, last) for t, (_, s, k, last) in
-            zip(strictly_increasing([p[0] for p in plan]), plan)]
+    plan = [(t, s, k, last) for t, (_, s, k, last) in in_time_order(plan)]
 
     def open_session(ts: int) -> tuple[Conversation, dict[str, Any], str | None, str]:
         conv, params = _routed_request(ctx.bank, rng)
@@ -608,9 +605,8 @@ def _ci_stream(ctx: SimContext, keys: list[KeyIdentity], rng: random.Random,
             if rng.random() < (hourly_p[k] if hourly else 0.9):
                 t = tick + int(rng.uniform(0.5, 20) * SECOND_MS)
                 plan.append((t, k, rng.randrange(len(_SMOKE_PROMPTS))))
-    plan = [p for p in sorted(plan) if span.start_ms <= p[0] < span.end_ms]
     params = {"temperature": 0.0, "max_tokens": 20}
-    for t, (_, k, prompt) in zip(strictly_increasing([p[0] for p in plan]), plan):
+    for t, (_, k, prompt) in in_time_order([p for p in plan if span.start_ms <= p[0] < span.end_ms]):
         key = keys[k]
         yield ctx.factory.emit(key, t, rng, [user(_SMOKE_PROMPTS[prompt])], rng.randint(1, 8),
                                params=params, client_ip=rng.choice(key.ips))

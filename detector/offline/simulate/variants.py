@@ -15,7 +15,7 @@ router organisation's harvested keys move from its benign persona to the campaig
   shaped like a person's day in one time zone (quiet at night, busy in the evening) instead of
   around the clock; the hydra keeps its central scheduler.
 * ``padded_inputs`` — the single-key campaigns and the release pivot put a fixed few-shot header
-  (~600 tokens) in front of every request and ask for concise answers (150-900 tokens), so their
+  (~460 tokens) in front of every request and ask for concise answers (150-900 tokens), so their
   answers are no longer long against their input.
 * ``hydra_stealth`` — hydra keys on their own residential IPs, the commonest SDK user agents,
   accounts created months apart with their own payment instruments.
