@@ -48,7 +48,7 @@ from .clock import (
 from .context import Actor, SimContext
 from .identity import (
     COMMON_USER_AGENTS, ENDPOINT_FOR_FAMILY, KeyIdentity, account_id, cloud_ips, created_before,
-    hex_id, key_id, proxy_network, residential_ip, sdk_user_agent,
+    end_user_id, hex_id, key_id, proxy_network, residential_ip, sdk_user_agent,
 )
 from .personas import TIMEZONES
 from .records import Adoption, Emitted, Message, lognormal_int, reasoning_for, user
@@ -95,7 +95,7 @@ def people_like_end_users(ctx: SimContext, api_key_id: str) -> Callable[[], str]
     def next_id() -> str:
         nonlocal current, left
         if left <= 0:
-            current = f"u_{hex_id(12, ctx.seed, api_key_id, int(size * rng.random() ** 1.5))}"
+            current = end_user_id(ctx.seed, api_key_id, int(size * rng.random() ** 1.5))
             left = rng.randint(1, 4)
         left -= 1
         return current

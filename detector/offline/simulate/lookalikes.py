@@ -382,8 +382,8 @@ _SUITE_APPS: tuple[tuple[str, tuple[str, ...]], ...] = (
      "politely and briefly; never ask for passwords or card numbers.", ("chat",)),
     ("You are a coding assistant inside an IDE. Answer with working code and a short explanation.",
      ("codegen", "humaneval")),
-    ("You are Inkwell, a writing assistant. Improve the user's text or draft what they ask for.",
-     ("user_instructions", "vicuna")),
+    ("You are Draftwise, the document assistant of a law firm. Edit the text you are given or draft "
+     "what is asked for, in plain and precise English.", ("user_instructions", "vicuna")),
 )
 _SUITE_RUN_MS = (10 * MINUTE_MS, 40 * MINUTE_MS)   # a CI job's time budget for one suite run
 
