@@ -18,6 +18,7 @@ from xxhash import xxh3_64_intdigest
 from typing import Any, NamedTuple
 
 from detector import compiled, domains, signals, text
+from detector.chunks import input_chunks
 from detector.domains import domain_of
 from detector.record import Event, Message
 from detector.signals import (estimated_input_tokens, last_user_message, output_signals, parameter_signals,
@@ -52,6 +53,8 @@ class EventFeatures:
     bias_fp: int = 0        # xxh3-64 of the request's set of logit-bias token ids (or of its size), 0 if none
     head_fp: int = 0        # xxh3-64 of the conversation's first user turn: equal along one conversation
     request_fp: int = 0     # xxh3-64 of request_id, 0 when absent (drops retried duplicates)
+    input_chunks: int = 0   # content-defined chunks of the request's text (detector.chunks)
+    input_samples: tuple[int, ...] = ()  # their theta-sampled hashes, ascending, at most chunks.SKETCH_K
 
 
 FEATURE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EventFeatures))
@@ -136,6 +139,8 @@ def extract(ev: Event) -> EventFeatures:
       ``status`` fall back to 0 and ``model`` to ``""``.
     * ``ip_prefix`` (/24, /48), ``user_agent`` (SDK family/major), ``end_user_fp`` (xxh3 of
       ``end_user_id``, 0 when absent).
+    * ``input_chunks``, ``input_samples``: :func:`detector.chunks.input_chunks` of every text
+      field (how much of the input the windows can tell is new).
 
     When it works: the hashes are stable across processes and replays (fixed-seed xxh3), so the
     windows can count distinct prompts and skeletons and link keys that share them. When it fails:
@@ -162,7 +167,9 @@ def extract(ev: Event) -> EventFeatures:
     >>> f.skeleton_fp == fingerprint(skeleton("Question: Who wrote Hamlet?\\nThink step by step."))
     True
     """
+    chunks, samples = input_chunks(ev)
     if _REQUEST is not None and compiled.ON and (features := _REQUEST.extract(ev)) is not None:
+        features.input_chunks, features.input_samples = chunks, samples
         return features  # type: ignore[no-any-return]
     last = last_user_message(ev)
     user = (last.content or "") if last is not None else ""
@@ -194,6 +201,8 @@ def extract(ev: Event) -> EventFeatures:
         bias_fp=bias_fingerprint(ev),
         request_fp=hash_str(ev.request_id) if ev.request_id else 0,
         head_fp=norm_fp if last is not None and _first_user(ev) is last else head_fingerprint(ev),
+        input_chunks=chunks,
+        input_samples=samples,
     )
 
 

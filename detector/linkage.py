@@ -64,8 +64,8 @@ _MINHASHES, _ROWS = 16, 2
 _BUCKET_CAP = 600    # attribute groups larger than this are generic (a common SDK) and skipped
 _STRONG = frozenset(("coactive", "payment"))   # enough on their own
 _WEAK = frozenset(("ua", "behaviour"))         # count only beside two other kinds
-_POOLED_MEANS = ("distinct_prompt_ratio", "distinct_skeleton_ratio", "out_in_ratio", "out_tokens_mean",
-                 "depth_mean", "end_user_share", "error_rate")
+_POOLED_MEANS = ("distinct_prompt_ratio", "distinct_skeleton_ratio", "out_in_ratio", "out_new_in_ratio",
+                 "new_input_share", "out_tokens_mean", "depth_mean", "end_user_share", "error_rate")
 _POOLED_SUMS = ("out_tokens_sum", "conversations", "distinct_prompts", "bias_sets")
 
 

@@ -62,18 +62,23 @@ def people_discount(day: dict[str, float]) -> float:
 
 
 def economics(s: dict[str, float]) -> float:
-    """Long answers: the price of a dataset (>= 900 tokens at output/input >= 4, or >= 1,600 tokens).
+    """Long answers: the price of a dataset (>= 900 tokens at >= 4 output tokens per *new* input
+    token, or >= 1,600 tokens).
 
-    Requests for ``n`` short samples each (``SHORT_SAMPLES``: options a user picks from) do not
-    count, however many tokens their samples add up to.
+    The ratio counts only the input the window had not seen (``out_new_in_ratio``: input tokens
+    times the window's ``new_input_share``, :mod:`detector.chunks`), so a header or a pool of
+    examples sent again and again does not make the answers look short, while a new document
+    to translate or summarise does. Requests for ``n`` short samples each (``SHORT_SAMPLES``:
+    options a user picks from) do not count, however many tokens their samples add up to.
 
-    >>> economics({"out_in_ratio": 6.0, "out_tokens_mean": 950.0})
+    >>> economics({"out_new_in_ratio": 6.0, "out_tokens_mean": 950.0})
     1.0
-    >>> economics({"out_in_ratio": 6.0, "out_tokens_mean": 950.0, "rate_short_samples": 1.0})
+    >>> economics({"out_new_in_ratio": 6.0, "out_tokens_mean": 950.0, "rate_short_samples": 1.0})
     0.0
     """
     mean = s.get("out_tokens_mean", 0.0)
-    long = max(ramp(s.get("out_in_ratio", 0.0), 1.5, 4.0) * ramp(mean, 250.0, 900.0), ramp(mean, 900.0, 1600.0))
+    long = max(ramp(s.get("out_new_in_ratio", 0.0), 1.5, 4.0) * ramp(mean, 250.0, 900.0),
+               ramp(mean, 900.0, 1600.0))
     return long * (1.0 - s.get("rate_short_samples", 0.0))
 
 
@@ -86,7 +91,7 @@ def harvest_shape(s: dict[str, float]) -> float:
     """Distinct prompts, each opening a new conversation, with long answers: a dataset being
     generated, in [0, 1]. Conversations with follow-ups (chat, agent loops) repeat their opening.
 
-    >>> harvest_shape({"n": 50.0, "out_in_ratio": 8.0, "out_tokens_mean": 2000.0, "distinct_prompt_ratio": 1.0,
+    >>> harvest_shape({"n": 50.0, "out_new_in_ratio": 8.0, "out_tokens_mean": 2000.0, "distinct_prompt_ratio": 1.0,
     ...                "conversations": 50.0})
     1.0
     """

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from detector.chunks import SAMPLE_RATE, distinct_share
 from detector.signals import Signal
 from detector.windows import Bucket
 
@@ -57,6 +58,8 @@ def bucket_stats(b: Bucket) -> dict[str, float]:
     n = b.n
     inv = 1.0 / n if n else 0.0
     top = b.top_skeletons.top(1)
+    inputs = b.inputs
+    new_share = distinct_share(b.in_chunks, len(inputs), not inputs.is_exact, inputs.estimate())
     stats: dict[str, float] = {
         "n": float(n),
         "distinct_prompt_ratio": min(1.0, b.prompts.estimate() * inv),
@@ -82,6 +85,8 @@ def bucket_stats(b: Bucket) -> dict[str, float]:
         "distinct_prompts": b.prompts.estimate(),
         "conversations": b.heads.estimate(),
         "active_slots": _popcount(b.slots),
+        "new_input_share": new_share,
+        "out_new_in_ratio": b.out_tok / max(b.in_tok * new_share, 1.0),
     }
     counts = b.flag_counts
     for name, bit in SIGNAL_BITS:
@@ -90,11 +95,13 @@ def bucket_stats(b: Bucket) -> dict[str, float]:
     return stats
 
 
-def compiled_tables() -> tuple[list[str], list[tuple[str, int]], tuple[tuple[str, ...], ...], tuple[float, float, float]]:
+def compiled_tables() -> tuple[list[str], list[tuple[str, int]], tuple[tuple[str, ...], ...],
+                               tuple[float, float, float, float]]:
     """What the compiled twin of :func:`bucket_stats` takes over from this module: the keys it
-    computes in order (it checks them against its own), :data:`SIGNAL_BITS`, :data:`AREAS` and
-    :func:`breadth`'s share, count and slack."""
-    return list(bucket_stats(Bucket())), SIGNAL_BITS, AREAS, (_AREA_MIN_SHARE, _AREA_MIN_COUNT, _AREA_SLACK)
+    computes in order (it checks them against its own), :data:`SIGNAL_BITS`, :data:`AREAS`,
+    :func:`breadth`'s share, count and slack, and :data:`detector.chunks.SAMPLE_RATE`."""
+    return (list(bucket_stats(Bucket())), SIGNAL_BITS, AREAS,
+            (_AREA_MIN_SHARE, _AREA_MIN_COUNT, _AREA_SLACK, float(SAMPLE_RATE)))
 
 
 @dataclass(slots=True)

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 import orjson
 from xxhash import xxh3_64_intdigest
 
+from detector.chunks import SKETCH_K
 from detector.features import ROW_HEAD, EventFeatures
 from detector.sketches import KMV, HeavyHitters, LogHistogram
 
@@ -102,6 +103,8 @@ class Bucket:
     bias_sets: KMV = field(default_factory=lambda: KMV(8))
     heads: KMV = field(default_factory=lambda: KMV(16))   # distinct conversations (opening turns)
     user_sessions: KMV = field(default_factory=lambda: KMV(16))   # distinct (end user, 10-minute slot)
+    in_chunks: int = 0   # content-defined chunks of the input text (detector.chunks)
+    inputs: KMV = field(default_factory=lambda: KMV(SKETCH_K))   # their theta-sampled hashes
     top_skeletons: HeavyHitters = field(default_factory=HeavyHitters)
     gaps: LogHistogram = field(default_factory=LogHistogram)
     lengths: LogHistogram = field(default_factory=LogHistogram)
@@ -139,6 +142,8 @@ class Bucket:
             self.gaps.add(gap_ms)
         self.lengths.add(f.prompt_chars)
         _bounded_inc(self.models, f.model, 1, MAX_MODELS)
+        self.in_chunks += f.input_chunks
+        self.inputs.update(f.input_samples)
 
     def merge(self, other: Bucket) -> None:
         """Fold ``other`` into this bucket (exact for counts, sketch union for the rest)."""
@@ -158,6 +163,8 @@ class Bucket:
         self.bias_sets.merge(other.bias_sets)
         self.heads.merge(other.heads)
         self.user_sessions.merge(other.user_sessions)
+        self.in_chunks += other.in_chunks
+        self.inputs.merge(other.inputs)
         self.top_skeletons.merge(other.top_skeletons)
         self.gaps.merge(other.gaps)
         self.lengths.merge(other.lengths)
@@ -179,7 +186,8 @@ class Bucket:
         models = "\x1f".join(f"{m}\x1e{c}" for m, c in self.models.items()).encode()
         parts = [head, self.prompts.to_bytes(), self.skeletons.to_bytes(), self.end_users.to_bytes(),
                  self.top_skeletons.to_bytes(), self.gaps.to_bytes(), self.lengths.to_bytes(), models,
-                 self.bias_sets.to_bytes(), self.heads.to_bytes(), self.user_sessions.to_bytes()]
+                 self.bias_sets.to_bytes(), self.heads.to_bytes(), self.user_sessions.to_bytes(),
+                 struct.pack("<q", self.in_chunks), self.inputs.to_bytes()]
         return frame(parts)
 
     @classmethod
@@ -206,6 +214,9 @@ class Bucket:
         b.bias_sets = KMV.from_bytes(parts[8])
         b.heads = KMV.from_bytes(parts[9])
         b.user_sessions = KMV.from_bytes(parts[10])
+        if len(parts) > 11:   # written before the input chunks were counted: none
+            (b.in_chunks,) = struct.unpack("<q", parts[11])
+            b.inputs = KMV.from_bytes(parts[12])
         return b
 
 

@@ -153,7 +153,7 @@ def _linkage_population(n_keys: int, hydra: int, seed: int, horizons: tuple[str,
         shaped = is_hydra or rng.random() < 0.03
         n = float(rng.randint(5, 40)) if shaped else float(rng.randint(1, 300))
         stats = {"n": n, "out_tokens_mean": rng.uniform(900, 3000) if shaped else rng.uniform(20, 600),
-                 "out_in_ratio": rng.uniform(3, 12) if shaped else rng.uniform(0.2, 4), "distinct_prompt_ratio": 1.0,
+                 "out_new_in_ratio": rng.uniform(3, 12) if shaped else rng.uniform(0.2, 4), "distinct_prompt_ratio": 1.0,
                  "distinct_prompts": n, "conversations": n if shaped else n / 3, "out_tokens_sum": n * 1500,
                  "domains": float(rng.randint(1, 4)), "rate_single_shot": 1.0 if shaped else 0.4}
         activity = shared_clock if is_hydra else sum(1 << rng.randrange(288) for _ in range(int(n)))

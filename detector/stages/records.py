@@ -138,7 +138,9 @@ def decode_keyed(raw: bytes) -> KeyedMessage:
 
 def row_features(row: FlatRow) -> EventFeatures:
     """The :class:`~detector.features.EventFeatures` of a decoded row."""
-    return EventFeatures(*row[ROW_HEAD:])
+    f = EventFeatures(*row[ROW_HEAD:])
+    f.input_samples = tuple(f.input_samples)   # a JSON array on the wire
+    return f
 
 
 def encode_epoch(partition: int, epoch_ms: int, marker: bool, summaries_json: list[bytes]) -> bytes:

@@ -17,7 +17,7 @@ NONE = Calibration("test")
 def window(**kw: float) -> dict[str, float]:
     """A window of one caller; defaults are a short-answer, conversational key."""
     base = {"n": 0.0, "distinct_prompt_ratio": 0.3, "distinct_prompts": 0.0, "conversations": 0.0,
-            "out_in_ratio": 0.5, "out_tokens_mean": 100.0, "out_tokens_sum": 0.0, "depth_mean": 2.0,
+            "out_new_in_ratio": 0.5, "out_tokens_mean": 100.0, "out_tokens_sum": 0.0, "depth_mean": 2.0,
             "end_user_share": 0.0, "end_users": 0.0, "end_user_repeat": 0.0, "hours_active": 8.0, "domains": 1.0}
     base.update(kw)
     if "distinct_prompts" not in kw:
@@ -29,7 +29,7 @@ def window(**kw: float) -> dict[str, float]:
 
 def harvester(n: float, **kw: float) -> dict[str, float]:
     """Distinct single-shot prompts with long answers."""
-    return window(**{"n": n, "distinct_prompt_ratio": 1.0, "conversations": n, "out_in_ratio": 8.0,
+    return window(**{"n": n, "distinct_prompt_ratio": 1.0, "conversations": n, "out_new_in_ratio": 8.0,
                      "out_tokens_mean": 2200.0, "rate_single_shot": 1.0, **kw})
 
 
@@ -49,7 +49,7 @@ def test_ramp_and_conf() -> None:
 
 def test_harvest_shape_needs_long_answers_new_items_and_new_conversations() -> None:
     assert harvest_shape(harvester(200)) == 1.0
-    assert harvest_shape(harvester(200, out_tokens_mean=150.0, out_in_ratio=0.3)) == 0.0     # short answers
+    assert harvest_shape(harvester(200, out_tokens_mean=150.0, out_new_in_ratio=0.3)) == 0.0     # short answers
     assert harvest_shape(harvester(200, distinct_prompt_ratio=0.2, distinct_prompts=40.0)) == 0.0  # repeats
     assert harvest_shape(harvester(200, conversations=30.0)) == 0.0  # follow-ups in a few long conversations
     # a window larger than the corpus: few distinct per request, many distinct in all
@@ -74,13 +74,13 @@ def test_narrow_app_with_long_answers_and_cot_wording_stays_below_throttle() -> 
 
 
 def test_single_benign_traits_do_not_fire() -> None:
-    eval_harness = window(n=2000, distinct_prompt_ratio=1.0, conversations=2000.0, out_in_ratio=0.2,
+    eval_harness = window(n=2000, distinct_prompt_ratio=1.0, conversations=2000.0, out_new_in_ratio=0.2,
                           out_tokens_mean=160, rate_logprobs=1.0, rate_cot=0.5, rate_greedy=1.0, domains=2.0)
-    batch_job = window(n=5000, distinct_prompt_ratio=1.0, conversations=5000.0, out_in_ratio=0.02,
+    batch_job = window(n=5000, distinct_prompt_ratio=1.0, conversations=5000.0, out_new_in_ratio=0.02,
                        out_tokens_mean=3)
-    translation = window(n=800, distinct_prompt_ratio=1.0, conversations=800.0, out_in_ratio=1.1,
+    translation = window(n=800, distinct_prompt_ratio=1.0, conversations=800.0, out_new_in_ratio=1.1,
                          out_tokens_mean=700)
-    judge = window(n=1600, distinct_prompt_ratio=1.0, conversations=1600.0, out_in_ratio=0.3, out_tokens_mean=240,
+    judge = window(n=1600, distinct_prompt_ratio=1.0, conversations=1600.0, out_new_in_ratio=0.3, out_tokens_mean=240,
                    rate_rubric=1.0, domains=4.0, rate_greedy=1.0)
     classifier = window(n=15_000, distinct_prompt_ratio=0.2, out_tokens_mean=1.0, rate_logit_probe=1.0,
                         rate_one_token=1.0, rate_logprobs=1.0, bias_sets=1.0)
@@ -177,34 +177,34 @@ def test_cluster_of_light_coordinated_harvesters() -> None:
     assert combine(ev) >= 0.95 and families_strong(ev) >= 2
     fleet = dict(pooled, one_org=1.0, domains=1.0, coactivity=0.0, out_tokens_mean=1300.0)   # one SaaS customer
     assert names(cluster_evidence(fleet, NONE)) <= {"cluster_harvest"}
-    ci_fleet = dict(pooled, distinct_prompt_ratio=0.01, distinct_prompts=20.0, out_in_ratio=0.1, out_tokens_mean=20)
+    ci_fleet = dict(pooled, distinct_prompt_ratio=0.01, distinct_prompts=20.0, out_new_in_ratio=0.1, out_tokens_mean=20)
     assert combine(cluster_evidence(ci_fleet, NONE)) < 0.5
 
 
 def test_an_agent_loop_repeating_its_task_turn_is_not_resampling() -> None:
     # every step of a coding task repeats the user's task; tool turns grow the request
-    agent = window(n=1000, distinct_prompt_ratio=0.1, conversations=70.0, out_in_ratio=11.0,
+    agent = window(n=1000, distinct_prompt_ratio=0.1, conversations=70.0, out_new_in_ratio=11.0,
                    out_tokens_mean=1300.0, rate_single_shot=0.07, rate_tools=1.0, hours_active=24.0)
     assert key_evidence({"1h": agent, "24h": agent}, calibration=NONE) == []
-    self_instruct = window(n=1000, distinct_prompt_ratio=0.01, out_in_ratio=3.0, out_tokens_mean=1500.0,
+    self_instruct = window(n=1000, distinct_prompt_ratio=0.01, out_new_in_ratio=3.0, out_tokens_mean=1500.0,
                            rate_single_shot=1.0)
     assert "prompt_resampling" in names(key_evidence({"1h": self_instruct}, calibration=NONE))
 
 
 def test_n_samples_count_as_a_harvest_only_when_each_is_a_long_answer() -> None:
     # a copywriting tool showing its users four ~240-token options per request: ~950 tokens a request
-    options = window(n=3000, distinct_prompt_ratio=0.9, conversations=2700.0, out_in_ratio=9.0,
+    options = window(n=3000, distinct_prompt_ratio=0.9, conversations=2700.0, out_new_in_ratio=9.0,
                      out_tokens_mean=950.0, rate_single_shot=1.0, domains=3.0, rate_multi_sample=1.0,
                      rate_short_samples=1.0)
     assert key_evidence({"1h": options, "24h": options}, calibration=NONE) == []
     # the same requests for four long reasoning answers each (rejection-sampling distillation)
-    samples = dict(options, out_tokens_mean=4 * 900.0, out_in_ratio=36.0, rate_short_samples=0.0)
+    samples = dict(options, out_tokens_mean=4 * 900.0, out_new_in_ratio=36.0, rate_short_samples=0.0)
     ev = {e.signal: e.strength for e in key_evidence({"1h": samples, "24h": samples}, calibration=NONE)}
     assert ev["prompt_resampling"] == 1.0 and ev["harvest"] == 1.0
 
 
 def test_empty_turns_answered_with_short_instructions_are_magpie() -> None:
-    magpie = window(n=5000, rate_empty_turn=1.0, out_tokens_mean=160.0, out_in_ratio=160.0)
+    magpie = window(n=5000, rate_empty_turn=1.0, out_tokens_mean=160.0, out_new_in_ratio=160.0)
     ev = key_evidence({"1h": magpie}, calibration=NONE)
     assert ev[0].signal == "empty_turn_harvest" and ev[0].strength == 1.0
     errors = window(n=5000, rate_empty_turn=0.02, out_tokens_mean=160.0)   # a client bug now and then

@@ -10,9 +10,9 @@ from detector.scorer import Scorer
 from tests.unit.test_scorer import PROBE, QUIET, summ
 
 MIN = 60_000
-HARVEST = dict(QUIET, n=400.0, out_in_ratio=12.0, out_tokens_mean=2500.0, rate_cot=0.9, rate_thinking=0.9,
+HARVEST = dict(QUIET, n=400.0, out_new_in_ratio=12.0, out_tokens_mean=2500.0, rate_cot=0.9, rate_thinking=0.9,
                distinct_prompt_ratio=0.95, top_skeleton_share=0.6)
-CHAT = dict(QUIET, n=30.0, out_in_ratio=1.0, out_tokens_mean=300.0, distinct_prompt_ratio=0.9, depth_mean=3.0)
+CHAT = dict(QUIET, n=30.0, out_new_in_ratio=1.0, out_tokens_mean=300.0, distinct_prompt_ratio=0.9, depth_mean=3.0)
 
 
 def test_label_message_round_trip_and_validation() -> None:

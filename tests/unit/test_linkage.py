@@ -11,7 +11,7 @@ from detector.linkage import Linkage
 from detector.profiles import AccountProfile, ProfileBook
 from detector.summary import WindowSummary
 
-DAY = {"n": 25.0, "distinct_prompt_ratio": 1.0, "distinct_prompts": 25.0, "conversations": 25.0, "out_in_ratio": 6.0,
+DAY = {"n": 25.0, "distinct_prompt_ratio": 1.0, "distinct_prompts": 25.0, "conversations": 25.0, "out_new_in_ratio": 6.0,
        "out_tokens_mean": 2000.0}
 
 
@@ -34,7 +34,7 @@ def test_same_ip_alone_or_a_common_frame_do_not_link() -> None:
     lk = Linkage(min_keys=2)
     for i in range(6):   # a proxy: same /24 and SDK, different prompts
         lk.update(summ(f"p{i}", [(i + 1, 10)], "198.51.100.0/24"))
-    chatty = dict(DAY, out_tokens_mean=100.0, out_in_ratio=1.0)
+    chatty = dict(DAY, out_tokens_mean=100.0, out_new_in_ratio=1.0)
     for i in range(6):   # a popular frame, used by unrelated networks, SDKs and short-answer users alike
         lk.update(summ(f"t{i}", [(0xFEED, 10)], f"192.0.{i}.0/24", ua=f"sdk{i}/1"))
         lk.update(WindowSummary(api_key_id=f"u{i}", epoch_ms=3_600_000, account_id=f"a-u{i}",
@@ -130,7 +130,7 @@ def test_a_near_template_counts_only_when_the_key_repeats_it() -> None:
 
 def test_short_answer_keys_are_never_candidates() -> None:
     lk = Linkage(min_keys=3)
-    chatty = dict(DAY, out_tokens_mean=120.0, out_in_ratio=1.0)
+    chatty = dict(DAY, out_tokens_mean=120.0, out_new_in_ratio=1.0)
     for i in range(6):
         lk.update(keyed(f"u{i}", rounds(), ip="198.51.100.0/24", ua="sdk/1", stats=chatty))
     assert lk.clusters(3_600_000) == []

@@ -25,8 +25,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import detector.text as text_module
-from detector import compiled, domains, features, parse, signals
+from detector import chunks, compiled, domains, features, parse, signals
 from detector.adapters import FORMATS, parse_input
+from detector.chunks import input_chunks
 from detector.features import extract
 from detector.offline.replay import open_lines, parse_lines
 from detector.offline.simulate import simulate
@@ -347,7 +348,9 @@ def test_request_kernel_takes_plain_requests() -> None:
     ev = Event(1_000, "k", client_ip="203.0.113.9", user_agent="openai-python/1.2.3", end_user_id="u1",
                request_id="r1", output="1. a\n2. b\n3. c", logit_bias_ids=(5, 9), logprobs=True,
                messages=(Message("user", "hi"), Message("assistant", "hello"), Message("user", "Think step by step")))
-    assert features._REQUEST.extract(ev) == extract(ev)
+    f = features._REQUEST.extract(ev)
+    f.input_chunks, f.input_samples = input_chunks(ev)   # ChunkKernel's, beside the request kernel
+    assert f == extract(ev)
     lone = Event(1_000, "k", messages=(Message("user", "Rate this \ud83d"),))
     assert features._REQUEST.extract(lone) is None  # a lone surrogate: the reference decides
     assert extract(lone).prompt_chars == 11
@@ -364,6 +367,20 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(v)
 
 
+def assert_same_chunks(s: str) -> None:
+    fields = [cap(s).encode("utf-8", "surrogatepass"), s[::-1].encode("utf-8", "surrogatepass")]
+    native = chunks._KERNEL.sample(fields)
+    assert native == chunks.sample(fields), s[:80]
+
+
+@PROPS
+@given(st.lists(st.text(alphabet=st.sampled_from("ab cd\t\n\x0b\x0c\r\x1c\u00a0\u3000数学\udfff")
+                        | st.characters(), max_size=600), max_size=4))
+def test_chunk_kernel_equals_reference_on_any_text(texts: list[str]) -> None:
+    fields = [t.encode("utf-8", "surrogatepass") for t in texts]
+    assert chunks._KERNEL.sample(fields) == chunks.sample(fields)
+
+
 def test_kernel_equals_reference_on_every_corpus_prompt() -> None:
     files = sorted((SHARED / "corpora").rglob("*.jsonl.gz"))
     assert files, "the shared corpora are required"
@@ -375,6 +392,7 @@ def test_kernel_equals_reference_on_every_corpus_prompt() -> None:
                     assert_same(s)
                     assert_same_marks(analyse(s).norm_bytes)
                     assert_same_turn(s, SYSTEMS[seen % len(SYSTEMS)], seen % 7 == 0)
+                    assert_same_chunks(s)
                     seen += 1
     assert seen > 10_000
 
@@ -393,6 +411,7 @@ def test_kernel_equals_reference_on_every_string_in_the_gateway_samples() -> Non
                 if native_fields(s) is not None:
                     assert_same(s)
                     assert_same_turn(s, SYSTEMS[seen % len(SYSTEMS)])
+                    assert_same_chunks(s)
                     seen += 1
     assert seen > 500
 

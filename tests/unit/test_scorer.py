@@ -11,7 +11,7 @@ MIN = 60_000
 PROBE = {"n": 500.0, "rate_logit_probe": 0.95, "rate_one_token": 0.95, "rate_logprobs": 1.0,
          "rate_wide_bias": 1.0, "bias_sets": 40.0,
          "distinct_prompt_ratio": 0.1, "distinct_skeleton_ratio": 0.1, "top_skeleton_share": 0.9,
-         "out_in_ratio": 0.01, "out_tokens_mean": 1.0, "depth_mean": 1.0, "end_user_share": 0.0,
+         "out_in_ratio": 0.01, "out_new_in_ratio": 0.01, "out_tokens_mean": 1.0, "depth_mean": 1.0, "end_user_share": 0.0,
          "end_users": 0.0, "hours_active": 3.0}
 QUIET = dict(PROBE, rate_logit_probe=0.0, rate_one_token=0.0, rate_logprobs=0.0, rate_wide_bias=0.0, bias_sets=0.0,
              n=20.0)

@@ -130,7 +130,7 @@ def test_a_restored_scorer_decides_with_the_running_configuration(sim: dict[str,
 
 def feature_row(**changes: Any) -> EventFeatures:
     base = EventFeatures(1_000, "k", None, None, 1, 2, 3, 0, 0, 1, 5, 2, 9, 1, "m", "", "", 0, 200, bias_fp=4,
-                         head_fp=5, request_fp=6)
+                         head_fp=5, request_fp=6, input_chunks=7, input_samples=(3, 9))
     return EventFeatures(**{**{n: getattr(base, n) for n in FEATURE_FIELDS}, **changes})
 
 
@@ -141,7 +141,7 @@ def test_keyed_records_map_columns_by_name() -> None:
     assert msg["v"] == 1 and msg["cols"] == list(FEATURE_FIELDS)
     # a writer that did not have the last field yet: it gets its default, nothing shifts
     older = dict(msg, cols=msg["cols"][:-1], rows=[msg["rows"][0][:-1]])
-    assert row_features(decode_keyed(orjson.dumps(older)).rows[0]) == feature_row(request_fp=0)
+    assert row_features(decode_keyed(orjson.dumps(older)).rows[0]) == feature_row(input_samples=())
     # reordered columns read by name
     order = list(reversed(range(len(FEATURE_FIELDS))))
     shuffled = dict(msg, cols=[msg["cols"][i] for i in order], rows=[msg["rows"][0][:3] + [msg["rows"][0][3 + i]
@@ -152,7 +152,7 @@ def test_keyed_records_map_columns_by_name() -> None:
     assert row_features(decode_keyed(orjson.dumps(legacy)).rows[0]) == f
     # ... also from before the last field was added
     shorter = dict(legacy, rows=[msg["rows"][0][:-1]])
-    assert decode_keyed(orjson.dumps(shorter)).rows[0] == [*msg["rows"][0][:-1], 0]
+    assert decode_keyed(orjson.dumps(shorter)).rows[0] == [*msg["rows"][0][:-1], ()]
     with pytest.raises(RecordVersionError, match="unknown columns"):
         decode_keyed(orjson.dumps(dict(msg, cols=[*msg["cols"], "new_field"], rows=[[*msg["rows"][0], 1]])))
     with pytest.raises(RecordVersionError, match="without"):

@@ -46,6 +46,8 @@ pub struct Event<'a> {
     pub status: i64,
     pub bias_fp: u64,
     pub head_fp: u64,
+    pub input_chunks: i64,
+    pub input_samples: Vec<u64>,
 }
 
 /// `d[key] = value` of a Python dict kept as a list: a new key goes last, a known one keeps its place.
@@ -88,6 +90,8 @@ pub struct Bucket {
     pub bias_sets: Kmv,
     pub heads: Kmv,
     pub user_sessions: Kmv,
+    pub in_chunks: i64,
+    pub inputs: Kmv,
     pub top_skeletons: HeavyHitters,
     pub gaps: LogHistogram,
     pub lengths: LogHistogram,
@@ -135,6 +139,10 @@ impl Bucket {
         }
         self.lengths.add(f.prompt_chars);
         bounded_inc(&mut self.models, f.model, 1, lay.max_models, &lay.other);
+        self.in_chunks += f.input_chunks;
+        for &h in &f.input_samples {
+            self.inputs.add(h);
+        }
     }
 
     /// Folds `other` in (`Bucket.merge`): its models in sorted order, through the overflow rule.
@@ -158,6 +166,8 @@ impl Bucket {
         self.bias_sets.merge(&other.bias_sets);
         self.heads.merge(&other.heads);
         self.user_sessions.merge(&other.user_sessions);
+        self.in_chunks += other.in_chunks;
+        self.inputs.merge(&other.inputs);
         self.top_skeletons.merge(&other.top_skeletons);
         self.gaps.merge(&other.gaps);
         self.lengths.merge(&other.lengths);
@@ -175,8 +185,9 @@ impl Bucket {
         b
     }
 
-    fn kmvs(&self) -> [&Kmv; 6] {
+    fn kmvs(&self) -> [&Kmv; 7] {
         [
+            &self.inputs,
             &self.prompts,
             &self.skeletons,
             &self.end_users,
@@ -240,13 +251,29 @@ impl Bucket {
         framed(out, |o| self.bias_sets.write(o));
         framed(out, |o| self.heads.write(o));
         framed(out, |o| self.user_sessions.write(o));
+        framed(out, |o| o.extend_from_slice(&self.in_chunks.to_le_bytes()));
+        framed(out, |o| self.inputs.write(o));
     }
 
-    /// `Bucket.from_bytes` of the concatenated parts `write` framed; `nsig` flag counters.
-    pub fn read(data: &[u8], nsig: usize) -> Result<Bucket, Bad> {
+    /// `Bucket.from_bytes` of the concatenated parts `write` framed; `nsig` flag counters, and a
+    /// sketch of `inputs_k` sampled input chunks when the bytes were written before it existed.
+    pub fn read(data: &[u8], nsig: usize, inputs_k: usize) -> Result<Bucket, Bad> {
         let parts = unframe(data)?;
+        // eleven parts: written before the input chunks were counted (none)
+        let (parts, chunks, inputs) = match parts[..] {
+            [.., chunks, inputs] if parts.len() == 13 => (&parts[..11], Some(chunks), Some(inputs)),
+            _ => (&parts[..], None, None),
+        };
         let [head, prompts, skeletons, end_users, top, gaps, lengths, models, bias, heads, sessions] = parts[..] else {
             return bad("Bucket", format!("{} parts", parts.len()));
+        };
+        let in_chunks = match chunks {
+            Some(c) => Reader::new(c).i64()?,
+            None => 0,
+        };
+        let inputs = match inputs {
+            Some(data) => Kmv::read(data)?,
+            None => Kmv::new(inputs_k),
         };
         let mut r = Reader::new(head);
         let mut ints = [0i64; 9];
@@ -279,6 +306,8 @@ impl Bucket {
             bias_sets: Kmv::read(bias)?,
             heads: Kmv::read(heads)?,
             user_sessions: Kmv::read(sessions)?,
+            in_chunks,
+            inputs,
             top_skeletons: HeavyHitters::read(top)?,
             gaps: LogHistogram::read(gaps)?,
             lengths: LogHistogram::read(lengths)?,

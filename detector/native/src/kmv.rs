@@ -19,9 +19,12 @@ pub struct Kmv {
 }
 
 impl Kmv {
-    #[cfg(test)] // the window buckets start from the empty bucket's sketches
     pub fn new(k: usize) -> Self {
         Kmv { k, h: Vec::new() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.h.len()
     }
 
     pub fn k(&self) -> usize {

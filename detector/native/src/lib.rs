@@ -6,6 +6,8 @@
 //! `RecordKernel` (`record.rs`): `detector.parse.check_record` for plainly valid records, given the
 //! dict orjson made or the record's bytes, which it decodes itself (`val.rs`, by `serde_json`)
 //! without the dict.
+//! `ChunkKernel` (`chunks.rs`): `detector.chunks.sample`, the content-defined chunks of a request's
+//! text and their theta sample.
 //! `RequestKernel` (`request.rs`): all of `detector.features.extract`, around `FeatureKernel`.
 //! `WindowKernel` and `KeyWindows` (`windows.rs`): `detector.windows.KeyWindows`, one key's window
 //! state, with `detector.summary.bucket_stats` (`stats.rs`) at each close; its buckets
@@ -27,6 +29,7 @@
 
 mod bucket;
 mod bytes_pass;
+mod chunks;
 mod domain;
 mod features;
 mod heavy;
@@ -196,6 +199,7 @@ impl TextKernel {
 #[pymodule]
 fn detector_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TextKernel>()?;
+    m.add_class::<chunks::ChunkKernel>()?;
     m.add_class::<domain::DomainMarks>()?;
     m.add_class::<signals::TextSignals>()?;
     m.add_class::<features::FeatureKernel>()?;

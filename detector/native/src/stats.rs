@@ -19,7 +19,7 @@ use crate::bucket::Bucket;
 use crate::true_div;
 
 /// The features before the `rate_*` keys, in the reference's order.
-const FIXED: [&str; 23] = [
+const FIXED: [&str; 25] = [
     "n",
     "distinct_prompt_ratio",
     "distinct_skeleton_ratio",
@@ -43,6 +43,8 @@ const FIXED: [&str; 23] = [
     "distinct_prompts",
     "conversations",
     "active_slots",
+    "new_input_share",
+    "out_new_in_ratio",
 ];
 
 /// Python's `min(1.0, x)`.
@@ -78,17 +80,20 @@ pub struct StatsTables {
     min_share: f64,
     min_count: f64,
     slack: f64,
+    /// `detector.chunks.SAMPLE_RATE`: chunks one sampled input chunk stands for
+    sample_rate: i64,
 }
 
 impl StatsTables {
     /// From `list(bucket_stats(Bucket()))`, `SIGNAL_BITS` (`(name, bit)` per `rate_` key) and the
-    /// areas (names of the signals each adds up) with `breadth`'s share, count and slack.
+    /// areas (names of the signals each adds up) with `breadth`'s share, count and slack, and the
+    /// input chunks' sample rate.
     pub fn new(
         py: Python<'_>,
         keys: Vec<String>,
         signal_bits: Vec<(String, usize)>,
         areas: Vec<Vec<String>>,
-        thresholds: (f64, f64, f64),
+        thresholds: (f64, f64, f64, f64),
     ) -> PyResult<Self> {
         let expected: Vec<String> = FIXED
             .iter()
@@ -109,6 +114,7 @@ impl StatsTables {
             min_share: thresholds.0,
             min_count: thresholds.1,
             slack: thresholds.2,
+            sample_rate: thresholds.3 as i64,
         })
     }
 
@@ -124,6 +130,7 @@ impl StatsTables {
                 0.0
             }
         };
+        let new_share = self.distinct_share(b);
         let mut v = vec![
             b.n as f64,
             min1(b.prompts.estimate() * inv),
@@ -152,11 +159,27 @@ impl StatsTables {
             b.prompts.estimate(),
             b.heads.estimate(),
             popcount(b.slots),
+            new_share,
+            b.out_tok as f64 / max1(b.in_tok as f64 * new_share),
         ];
         let rates = v.len();
         v.extend(self.rate_bits.iter().map(|&bit| b.flag_counts[bit] as f64 * inv));
         v.push(self.breadth(v[0], &v[rates..]));
         v
+    }
+
+    /// `detector.chunks.distinct_share` of the bucket's input chunks and their sketch.
+    fn distinct_share(&self, b: &Bucket) -> f64 {
+        if b.in_chunks <= 0 {
+            return 1.0;
+        }
+        let kept = b.inputs.len();
+        let whole = b.in_chunks + self.sample_rate;
+        min1(if kept >= b.inputs.k() {
+            b.inputs.estimate() / whole as f64
+        } else {
+            true_div::div_i64((kept as i64 + 1) * self.sample_rate, whole)
+        })
     }
 
     /// `detector.summary.breadth` of a window of `n` events with these `rate_*` values.

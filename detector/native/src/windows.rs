@@ -33,7 +33,7 @@ use crate::wire::{bad, framed, unframe, Bad};
 
 /// The fields of `detector.features.EventFeatures`, in the order of a keyed row's values
 /// (`detector.stages.records.FEATURE_FIELDS`, which `detector.partition` checks against this).
-pub const ROW_FIELDS: [&str; 22] = [
+pub const ROW_FIELDS: [&str; 24] = [
     "ts_ms",
     "api_key_id",
     "account_id",
@@ -56,6 +56,8 @@ pub const ROW_FIELDS: [&str; 22] = [
     "bias_fp",
     "head_fp",
     "request_fp",
+    "input_chunks",
+    "input_samples",
 ];
 
 /// Items before the values in a keyed row: source offset, index in its message, `pre` watermark.
@@ -256,7 +258,7 @@ impl WindowKernel {
     /// From `detector.windows`: the empty bucket's bytes, the caps `(NSIG, MAX_MODELS,
     /// MAX_LINK_VALUES, MAX_SIGNATURES, RECENT_REQUESTS)`, the overflow key, the times (hour,
     /// activity slot, end-user session, in ms); from `detector.summary`: the stats keys,
-    /// `SIGNAL_BITS`, the task areas and `breadth`'s thresholds; `(orjson.dumps, orjson.loads)`;
+    /// `SIGNAL_BITS`, the task areas, `breadth`'s thresholds and the input chunks' sample rate; `(orjson.dumps, orjson.loads)`;
     /// and the `EventFeatures` field names, which must be `ROW_FIELDS` (else `ValueError`).
     #[new]
     #[allow(clippy::too_many_arguments)] // one argument per table handed over
@@ -269,7 +271,7 @@ impl WindowKernel {
         stats_keys: Vec<String>,
         signal_bits: Vec<(String, usize)>,
         areas: Vec<Vec<String>>,
-        thresholds: (f64, f64, f64),
+        thresholds: (f64, f64, f64, f64),
         json: (Py<PyAny>, Py<PyAny>),
         row_fields: Vec<String>,
     ) -> PyResult<Self> {
@@ -287,7 +289,7 @@ impl WindowKernel {
         }
         Ok(WindowKernel {
             tables: Arc::new(Tables {
-                empty: Bucket::read(empty, nsig)?,
+                empty: Bucket::read(empty, nsig, 0)?, // the reference's empty bucket: every part
                 layout: Layout {
                     nsig,
                     max_models,
@@ -359,7 +361,7 @@ impl WindowKernel {
             .into());
         }
         let read = |data: &[u8]| -> Result<Bucket, Bad> {
-            let b = Bucket::read(data, t.layout.nsig)?;
+            let b = Bucket::read(data, t.layout.nsig, t.empty.inputs.k())?;
             if b.same_shape(&t.empty) {
                 Ok(b)
             } else {
@@ -410,6 +412,8 @@ impl KeyWindows {
             status: int!("status"),
             bias_fp: int!("bias_fp"),
             head_fp: int!("head_fp"),
+            input_chunks: int!("input_chunks"),
+            input_samples: int!("input_samples"),
         };
         let t = &*self.tables;
         if ev.flags.checked_shr(t.layout.nsig as u32).unwrap_or(0) != 0 || ev.script >= 63 {

@@ -101,13 +101,26 @@ _SENT_TAIL = ("", "", " in most cases", " over time", " if you start early", " f
               " when in doubt", " without much extra cost", " once the basics are in place")
 
 
+_MID = (" of the {0} accounts", " in region {0}", " behind ticket {0}", " for batch {0}", " on floor {0}",
+        " in the {0} plan")
+_END = (" (ref. {0})", ", about {0} in total", " for {0} days", " by {0} units", " at ${0}",
+        " (case {0})", " across {0} sites")
+"""Number-bearing details every sentence of :meth:`Prose.text` carries, one after its subject and
+one at its end, so that text written for one request (a document, an answer) is new text, as
+people's documents and a model's answers are, and not the same few hundred sentences again."""
+
+
 class Prose:
-    """Filler sentences for model-written text; ``text(rng, n)`` returns about ``n`` characters."""
+    """Filler sentences for model-written text and customers' documents; ``text(rng, n)`` returns
+    about ``n`` characters.
+
+    The details of a sentence are read from the bits of the draw that picks it (one ``random()``
+    of the caller's ``rng`` per sentence)."""
 
     def __init__(self, rng: random.Random, n_sentences: int = 600) -> None:
         self._sentences = [
-            f"{rng.choice(_SENT_OPEN)} {rng.choice(_SENT_SUBJ)} {rng.choice(_SENT_VERB)} "
-            f"{rng.choice(_SENT_OBJ)}{rng.choice(_SENT_TAIL)}."
+            (f"{rng.choice(_SENT_OPEN)} {rng.choice(_SENT_SUBJ)}",
+             f" {rng.choice(_SENT_VERB)} {rng.choice(_SENT_OBJ)}{rng.choice(_SENT_TAIL)}")
             for _ in range(n_sentences)
         ]
 
@@ -115,10 +128,15 @@ class Prose:
         parts: list[str] = []
         total = 0
         sentences = self._sentences
+        n = len(sentences)
         while total < n_chars:
-            s = sentences[int(rng.random() * len(sentences))]
-            parts.append(s)
-            total += len(s) + 1
+            r = rng.random()
+            head, rest = sentences[int(r * n)]
+            d = int(r * (1 << 53)) // n
+            mid, d = _MID[d % len(_MID)].format(d // len(_MID) % 997 + 2), d // (len(_MID) * 997)
+            sentence = f"{head}{mid}{rest}{_END[d % len(_END)].format(d // len(_END) % 9973 + 2)}."
+            parts.append(sentence)
+            total += len(sentence) + 1
             if len(parts) % 5 == 0:
                 parts.append("\n\n")
         return " ".join(parts)
