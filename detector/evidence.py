@@ -192,12 +192,34 @@ def _strongest(evidence: object) -> list[Evidence]:
 _SAME_RULE = {"cluster_harvest": "harvest"}
 
 
+STRETCH = 0.6
+"""Above a floor of :data:`STRETCH_FROM` or more, a rule is at full strength this share of the way
+from its floor to 1."""
+
+STRETCH_FROM = 0.1
+"""Floors below this stretch less, in proportion, down to none at a floor of 0: such a floor is
+the benign population barely touching the rule (its top one or two keys, read through a
+percentile), and stretching above it would make a rule stronger for having a benign trace at all
+than for having none."""
+
+
+def rescale(raw: float, floor: float) -> float:
+    """A raw strength re-scaled above ``floor``, continuous in both.
+
+    >>> rescale(0.5, 0.0), round(rescale(0.5, 0.2), 3), round(rescale(0.5, 0.01), 3)
+    (0.5, 0.625, 0.516)
+    """
+    reach = 1.0 - (1.0 - STRETCH) * min(1.0, floor / STRETCH_FROM)
+    return ramp(raw, floor, floor + (1.0 - floor) * reach)
+
+
 def calibrated(evidence: list[Evidence], cal: Calibration) -> list[Evidence]:
-    """Strengths re-scaled above the benign population's extreme of each rule (its floor)."""
+    """Strengths re-scaled above the benign population's extreme of each rule (its floor,
+    :func:`rescale`)."""
     out = []
     for e in evidence:
         floor = max(cal.floor(e.signal), cal.floor(_SAME_RULE.get(e.signal, e.signal)))
-        strength = ramp(e.strength, floor, floor + (1.0 - floor) * 0.6) if floor > 0 else e.strength
+        strength = rescale(e.strength, floor)
         if strength > 0:
             out.append(Evidence(e.signal, strength, e.value, e.baseline, e.horizon, e.blockable, e.family))
     return sorted(out, key=lambda e: (-e.strength, e.signal))

@@ -7,8 +7,8 @@ import doctest
 import detector.evidence as evidence_module
 import detector.shape as shape_module
 from detector.calibration import Calibration
-from detector.evidence import (calibrated, cluster_evidence, combine, families_strong, key_evidence,
-                               raw_key_evidence)
+from detector.evidence import (STRETCH, STRETCH_FROM, calibrated, cluster_evidence, combine, families_strong,
+                               key_evidence, raw_key_evidence, rescale)
 from detector.shape import conf, harvest_shape, people_discount, ramp
 
 NONE = Calibration("test")
@@ -167,6 +167,18 @@ def test_calibration_floor_rescales_above_the_benign_extreme() -> None:
     assert "harvest" not in names(calibrated(raw, high_floor))
     low_floor = Calibration("t", floors={"harvest": h.strength / 2})
     assert next(e for e in calibrated(raw, low_floor) if e.signal == "harvest").strength > h.strength
+
+
+def test_rescale_is_continuous_in_the_floor() -> None:
+    # a benign trace of a rule (a floor near 0) must not make the rule stronger than no trace at all
+    for raw in (0.2, 0.57, 0.9):
+        assert rescale(raw, 0.0) == raw
+        assert abs(rescale(raw, 1e-6) - raw) < 1e-4
+        assert abs(rescale(raw, STRETCH_FROM - 1e-9) - rescale(raw, STRETCH_FROM)) < 1e-6
+        below = [rescale(raw, f / 100) for f in range(0, 10)]
+        assert all(abs(a - b) < 0.05 for a, b in zip(below, below[1:]))
+    # at and above STRETCH_FROM: full strength STRETCH of the way from the floor to 1
+    assert rescale(0.2 + 0.8 * STRETCH, 0.2) == 1.0 and rescale(0.2, 0.2) == 0.0
 
 
 def test_cluster_of_light_coordinated_harvesters() -> None:
