@@ -69,6 +69,10 @@ SAMPLE_RATE = 1 << (64 - SAMPLE_SHIFT)
 SKETCH_K = 16
 """Hashes in a window bucket's sketch of sampled chunks; a request sends at most its k smallest."""
 
+MAX_INPUT_CHARS = 65_536
+"""Characters of a request's (capped) text fields that are chunked: the system prompt, then the
+turns from the newest back, while they fit. A long agent history costs no more than this."""
+
 _WORD = re.compile(rb"[^ \t\n\r\x0b\x0c]+")
 _BOUNDARY = (1 << BOUNDARY_BITS) - 1
 _UTF8, _LONE = "utf-8", "surrogatepass"
@@ -118,7 +122,8 @@ _KERNEL = compiled.kernel("ChunkKernel", MIN_WORDS, BOUNDARY_BITS, MAX_CHUNK_BYT
 
 def input_chunks(ev: Event) -> tuple[int, tuple[int, ...]]:
     """:func:`sample` of the request's system prompt and message texts (each capped as
-    :func:`detector.text.cap` caps it): what :class:`~detector.features.EventFeatures` keeps as
+    :func:`detector.text.cap` caps it; the newest turns first when they add up to more than
+    :data:`MAX_INPUT_CHARS`): what :class:`~detector.features.EventFeatures` keeps as
     ``input_chunks`` and ``input_samples``.
 
     >>> from detector.record import Message
@@ -126,10 +131,22 @@ def input_chunks(ev: Event) -> tuple[int, tuple[int, ...]]:
     ...            messages=(Message("user", "Why is the sky blue?"), Message("assistant", None)))
     >>> input_chunks(ev)[0]
     2
+    >>> long = Event(0, "k", messages=tuple(Message("user", f"turn {i} " * 500) for i in range(100)))
+    >>> input_chunks(long)[0] < sample([cap(f"turn {i} " * 500).encode() for i in range(100)])[0]
+    True
     """
-    texts = [ev.system] if ev.system else []
-    texts.extend(m.content for m in ev.messages if m.content)
-    fields = [cap(t).encode(_UTF8, _LONE) for t in texts]
+    texts = [cap(ev.system)] if ev.system else []
+    room = MAX_INPUT_CHARS - (len(texts[0]) if texts else 0)
+    turns: list[str] = []
+    for m in reversed(ev.messages):
+        if m.content:
+            text = cap(m.content)
+            if len(text) > room:
+                break
+            room -= len(text)
+            turns.append(text)
+    texts.extend(reversed(turns))
+    fields = [t.encode(_UTF8, _LONE) for t in texts]
     if _KERNEL is not None and compiled.ON:
         return _KERNEL.sample(fields)  # type: ignore[no-any-return]
     return sample(fields)

@@ -110,3 +110,17 @@ def test_compiled_and_reference_give_the_same_chunks_for_a_request() -> None:
     native = input_chunks(ev)
     with compiled.python_reference():
         assert input_chunks(ev) == native
+
+
+def test_a_long_history_is_read_from_its_newest_turns_within_the_cap() -> None:
+    turns = [" ".join(f"step{t}-{w}" for w in range(700)) for t in range(60)]   # ~6 KB each, capped at 4 KB
+
+    def history(first: str, last: str) -> Event:
+        texts = [first, *turns[1:-1], last]
+        return Event(0, "k", system="You are a coding agent.",
+                     messages=tuple(Message("user" if i % 2 else "tool", t) for i, t in enumerate(texts)))
+
+    base = input_chunks(history(turns[0], turns[-1]))
+    assert base[0] < sample([t[:4096].encode() for t in turns])[0] / 3      # ~16 of 60 turns read
+    assert input_chunks(history("an oldest turn edited", turns[-1])) == base   # past the cap: not read
+    assert input_chunks(history(turns[0], "the newest turn edited " * 50)) != base
