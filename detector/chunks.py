@@ -156,8 +156,9 @@ def distinct_share(chunks: int, kept: int, full: bool, estimate: float) -> float
     """The share of a window's ``chunks`` that were distinct, from its sketch of sampled chunk
     hashes: ``kept`` hashes, ``full`` when it holds k of them (then ``estimate`` is its KMV
     estimate), else each kept hash stands for :data:`SAMPLE_RATE` chunks. One unseen sampled chunk
-    is added to both sides, so a window of a few requests, whose sample says little, reads as new
-    rather than as repeated. 1.0 for a window without text.
+    is added to the count and, while the sketch is not full, to the distinct ones too, so a window
+    of a few requests, whose sample says little, reads as new rather than as repeated. 1.0 for a
+    window without text.
 
     >>> round(distinct_share(400, 5, False, 5.0), 3)   # 24 of 404: a header repeated 100 times
     0.059
