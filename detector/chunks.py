@@ -27,9 +27,9 @@ and one changed character makes a whole chunk new. Assumes the windows read the 
 :data:`SAMPLE_SHIFT` (one chunk in four is kept) and a KMV of :data:`SKETCH_K` hashes.
 
 Cost: one regular-expression pass and one xxh3 per word, one per chunk; the compiled twin
-(``ChunkKernel``) does the same in one call per request. At most
-:data:`SKETCH_K` samples per request travel to the windows, so a long prompt costs the windows
-what a short one does.
+(``ChunkKernel.input``) reads the request's fields itself, caps them and cuts them in one call per
+request (about 1.5 µs for a request of 1.5 KB of text). At most :data:`SKETCH_K` samples per
+request travel to the windows, so a long prompt costs the windows what a short one does.
 
 >>> header = " ".join(f"Example {i}: the answer is {i * 7}." for i in range(40))
 >>> a = chunk_hashes((header + " Q: Who wrote Hamlet?").encode())
@@ -49,7 +49,7 @@ from xxhash import xxh3_64_intdigest
 
 from detector import compiled
 from detector.record import Event
-from detector.text import SEED, cap
+from detector.text import HEAD_CHARS, MAX_ANALYSED_CHARS, SEED, cap, utf8
 
 MIN_WORDS = 4
 """Words a chunk holds before a word's hash can end it (no chunk of one or two common words)."""
@@ -75,7 +75,6 @@ turns from the newest back, while they fit. A long agent history costs no more t
 
 _WORD = re.compile(rb"[^ \t\n\r\x0b\x0c]+")
 _BOUNDARY = (1 << BOUNDARY_BITS) - 1
-_UTF8, _LONE = "utf-8", "surrogatepass"
 
 
 def chunk_hashes(data: bytes) -> list[int]:
@@ -116,8 +115,10 @@ def sample(fields: Iterable[bytes]) -> tuple[int, tuple[int, ...]]:
     return chunks, tuple(sorted(kept)[:SKETCH_K])
 
 
-_KERNEL = compiled.kernel("ChunkKernel", MIN_WORDS, BOUNDARY_BITS, MAX_CHUNK_BYTES, SAMPLE_SHIFT, SKETCH_K, SEED)
-"""The compiled :func:`sample` (``ChunkKernel.sample``, this module's constants), None when not built."""
+KERNEL = compiled.kernel("ChunkKernel", MIN_WORDS, BOUNDARY_BITS, MAX_CHUNK_BYTES, SAMPLE_SHIFT, SKETCH_K, SEED,
+                          MAX_INPUT_CHARS, MAX_ANALYSED_CHARS, HEAD_CHARS)
+"""The compiled :func:`input_chunks` (``ChunkKernel.input``, with this module's constants and
+:func:`detector.text.cap`'s), None when not built."""
 
 
 def input_chunks(ev: Event) -> tuple[int, tuple[int, ...]]:
@@ -135,6 +136,8 @@ def input_chunks(ev: Event) -> tuple[int, tuple[int, ...]]:
     >>> input_chunks(long)[0] < sample([cap(f"turn {i} " * 500).encode() for i in range(100)])[0]
     True
     """
+    if KERNEL is not None and compiled.ON:
+        return KERNEL.input(ev)  # type: ignore[no-any-return]
     texts = [cap(ev.system)] if ev.system else []
     room = MAX_INPUT_CHARS - (len(texts[0]) if texts else 0)
     turns: list[str] = []
@@ -146,10 +149,7 @@ def input_chunks(ev: Event) -> tuple[int, tuple[int, ...]]:
             room -= len(text)
             turns.append(text)
     texts.extend(reversed(turns))
-    fields = [t.encode(_UTF8, _LONE) for t in texts]
-    if _KERNEL is not None and compiled.ON:
-        return _KERNEL.sample(fields)  # type: ignore[no-any-return]
-    return sample(fields)
+    return sample(utf8(t) for t in texts)
 
 
 def distinct_share(chunks: int, kept: int, full: bool, estimate: float) -> float:

@@ -18,6 +18,7 @@ from xxhash import xxh3_64_intdigest
 from typing import Any, NamedTuple
 
 from detector import compiled, domains, signals, text
+from detector.chunks import KERNEL as CHUNK_KERNEL
 from detector.chunks import input_chunks
 from detector.domains import domain_of
 from detector.record import Event, Message
@@ -92,7 +93,7 @@ def system_view_of(system: str | None) -> _SystemView:
     return _system_view(cap(system) if system else "")
 
 
-_REQUEST: Any = (compiled.kernel("RequestKernel", _KERNEL, {s.name: int(s) for s in signals.Signal},
+_REQUEST: Any = (compiled.kernel("RequestKernel", _KERNEL, CHUNK_KERNEL, {s.name: int(s) for s in signals.Signal},
                                  (signals.WIDE_BIAS_TOKENS, signals.TEMPLATE_MAX_CHARS, signals.DOMAIN_SHIFT,
                                   text.MAX_ANALYSED_CHARS, signals.SHORT_SAMPLE_TOKENS),
                                  {"features_class": EventFeatures, "system_view": system_view_of, "cap": cap,
@@ -150,7 +151,8 @@ def extract(ev: Event) -> EventFeatures:
 
     Cost: one call into the compiled kernel (``RequestKernel``: the user turn's analysis, script,
     text signals, domain, fingerprints and SimHash, linear in the capped text, and every request
-    bit around it), memoised work for the system prompt, user agent and IP. Without the kernel the
+    bit around it, and the input chunks), memoised work for the system prompt, user agent and IP.
+    Without the kernel the
     Python reference costs about six times as much.
 
     >>> from detector.record import Message
@@ -167,10 +169,9 @@ def extract(ev: Event) -> EventFeatures:
     >>> f.skeleton_fp == fingerprint(skeleton("Question: Who wrote Hamlet?\\nThink step by step."))
     True
     """
-    chunks, samples = input_chunks(ev)
     if _REQUEST is not None and compiled.ON and (features := _REQUEST.extract(ev)) is not None:
-        features.input_chunks, features.input_samples = chunks, samples
         return features  # type: ignore[no-any-return]
+    chunks, samples = input_chunks(ev)
     last = last_user_message(ev)
     user = (last.content or "") if last is not None else ""
     s = system_view_of(ev.system)

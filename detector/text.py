@@ -46,8 +46,9 @@ MAX_ANALYSED_CHARS = 4096
 """Characters of one field (system prompt, user turn) that are analysed; longer text keeps its
 first 3072 and last 1023 characters joined by a newline, so a 1 MB prompt costs what 4 KB does."""
 
-_HEAD_CHARS = 3072
-_TAIL_CHARS = MAX_ANALYSED_CHARS - _HEAD_CHARS - 1
+HEAD_CHARS = 3072
+"""Characters :func:`cap` keeps from the start of a longer field (the rest from its end)."""
+_TAIL_CHARS = MAX_ANALYSED_CHARS - HEAD_CHARS - 1
 
 SEED = 0x5EED_0F_D15C_0DE5
 """xxh3-64 seed shared by every fingerprint; changing it changes every stored fingerprint."""
@@ -65,7 +66,17 @@ def cap(text: str) -> str:
     """
     if len(text) <= MAX_ANALYSED_CHARS:
         return text
-    return text[:_HEAD_CHARS] + "\n" + text[-_TAIL_CHARS:]
+    return text[:HEAD_CHARS] + "\n" + text[-_TAIL_CHARS:]
+
+
+def utf8(text: str) -> bytes:
+    """``text`` as UTF-8, a lone surrogate (possible in a Python string, invalid in UTF-8) as its
+    3-byte form, as every hash here reads it.
+
+    >>> utf8("é"), utf8("\\ud800")
+    (b'\\xc3\\xa9', b'\\xed\\xa0\\x80')
+    """
+    return text.encode(_UTF8, _LONE)
 
 
 def hash_str(value: str) -> int:
@@ -734,7 +745,7 @@ def _ip_prefix(ip: str) -> str:
 
 KERNEL: Any = compiled.kernel("TextKernel", _CODES, (_W, _N, _NL, _MORE, _START),
                               (chr(_KEEP_BASE), chr(_KEEP_BASE + len(KEEP_WORDS))), (_M_CODE, _M_URL, _M_QUOTE, _M_NL),
-                              _READABLE_OF, (MAX_ANALYSED_CHARS, _HEAD_CHARS, _TAIL_CHARS), SEED,
+                              _READABLE_OF, (MAX_ANALYSED_CHARS, HEAD_CHARS, _TAIL_CHARS), SEED,
                               (_SCRIPT_TABLE, _SCRIPT_SAMPLE_CHARS, _WIDE_WEIGHT, {s.name: int(s) for s in Script}))
 """The compiled :func:`analyse` kernel (:mod:`detector.compiled`), None when it is not built; it
 also serves :func:`dominant_script`, :func:`skeleton_fp` and :func:`signature` to

@@ -349,8 +349,7 @@ def test_request_kernel_takes_plain_requests() -> None:
                request_id="r1", output="1. a\n2. b\n3. c", logit_bias_ids=(5, 9), logprobs=True,
                messages=(Message("user", "hi"), Message("assistant", "hello"), Message("user", "Think step by step")))
     f = features._REQUEST.extract(ev)
-    f.input_chunks, f.input_samples = input_chunks(ev)   # ChunkKernel's, beside the request kernel
-    assert f == extract(ev)
+    assert f == extract(ev) and (f.input_chunks, f.input_samples) == input_chunks(ev) and f.input_chunks == 3
     lone = Event(1_000, "k", messages=(Message("user", "Rate this \ud83d"),))
     assert features._REQUEST.extract(lone) is None  # a lone surrogate: the reference decides
     assert extract(lone).prompt_chars == 11
@@ -367,18 +366,42 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(v)
 
 
+def chunks_of(system: str | None, turns: list[str]) -> tuple[Any, Any]:
+    """``input_chunks`` of a request with this system prompt and these turns: the kernel's and the reference's."""
+    ev = Event(0, "k", system=system, messages=tuple(Message(("user", "assistant", "tool")[i % 3], t or None)
+                                                     for i, t in enumerate(turns)))
+    native = input_chunks(ev)
+    with compiled.python_reference():
+        return native, input_chunks(ev)
+
+
 def assert_same_chunks(s: str) -> None:
-    fields = [cap(s).encode("utf-8", "surrogatepass"), s[::-1].encode("utf-8", "surrogatepass")]
-    native = chunks._KERNEL.sample(fields)
-    assert native == chunks.sample(fields), s[:80]
+    native, reference = chunks_of(s, [s[::-1], s * (4096 // max(len(s), 1) + 1)])   # past the cap, capped
+    assert native == reference, s[:80]
 
 
 @PROPS
-@given(st.lists(st.text(alphabet=st.sampled_from("ab cd\t\n\x0b\x0c\r\x1c\u00a0\u3000数学\udfff")
-                        | st.characters(), max_size=600), max_size=4))
-def test_chunk_kernel_equals_reference_on_any_text(texts: list[str]) -> None:
-    fields = [t.encode("utf-8", "surrogatepass") for t in texts]
-    assert chunks._KERNEL.sample(fields) == chunks.sample(fields)
+@given(st.none() | st.text(alphabet=st.sampled_from("ab cd\t\n\x0b\x0c\r\x1c\u00a0\u3000数学\udfff")
+                             | st.characters(), max_size=300),
+       st.lists(st.text(alphabet=st.sampled_from("ab cd\t\n\x0b\x0c\r\x1c\u00a0\u3000数学\udfff")
+                        | st.characters(), max_size=600), max_size=4),
+       st.lists(st.integers(0, 20_000), max_size=24))
+def test_chunk_kernel_equals_reference_on_any_request(system: str | None, texts: list[str], repeats: list[int]) -> None:
+    """Any text, and fields repeated past the 4,096-character cap and the 65,536 a request reads."""
+    turns = texts + [(texts[i % len(texts)] if texts else "ab é ") * (r // 4 + 1) for i, r in enumerate(repeats)]
+    native, reference = chunks_of(system, turns)
+    assert native == reference
+
+
+def test_chunk_kernel_reads_up_to_the_budget_exactly() -> None:
+    """Turns that fill the 65,536 characters a request reads to the last one, then one past it."""
+    turns = [" ".join(f"t{t}w{w}" for w in range(900))[:chunks.MAX_INPUT_CHARS // 16] for t in range(16)]
+    for system in (None, "", "s"):
+        native, reference = chunks_of(system, ["an older turn", *turns])
+        assert native == reference and native[0] > 0
+    everything, _ = chunks_of(None, turns)
+    one_less, _ = chunks_of("s", turns)   # a one-character system prompt leaves no room for the oldest turn
+    assert one_less[0] < everything[0]
 
 
 def test_kernel_equals_reference_on_every_corpus_prompt() -> None:

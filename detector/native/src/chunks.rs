@@ -1,14 +1,19 @@
-//! `detector.chunks.sample`: the content-defined chunks of a request's text fields, counted, and
-//! the smallest of their hashes that fall in the theta sample, ascending and distinct.
+//! `detector.chunks.input_chunks`: the content-defined chunks of a request's text fields, counted,
+//! and the smallest of their hashes that fall in the theta sample, ascending and distinct.
 //!
-//! The same words (runs of bytes between ASCII whitespace: space, tab, LF, CR, VT, FF), the same
-//! cut rule and the same seeded xxh3 of the words joined by single spaces as the reference; the
-//! constants come from the Python module at start-up, so each has one definition. Assumes the
-//! fields are the capped UTF-8 (surrogate-passing) bytes the reference hashes. Cost: one xxh3 per
-//! word and per chunk, and one reused buffer per call.
+//! Reads the request itself: the system prompt and the turns from the newest back while they fit
+//! the character budget, each capped as `detector.text.cap` caps it (head, a newline, tail, counted
+//! in code points), so Python does no work per field. The same words (runs of bytes between ASCII
+//! whitespace: space, tab, LF, CR, VT, FF), the same cut rule and the same seeded xxh3 of the
+//! words joined by single spaces as the reference; the constants come from the Python modules at
+//! start-up, so each has one definition. A field holding a lone surrogate is read as its
+//! surrogate-passing UTF-8, as the reference encodes it. Cost: one pass over each field's bytes,
+//! one xxh3 per word past the chunk's fourth and one per chunk (over the text in place when its
+//! words are single-spaced, else over a reused buffer).
 
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyString, PyTuple};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 #[pyclass(frozen, module = "detector_native")]
@@ -19,41 +24,163 @@ pub struct ChunkKernel {
     limit: u64,
     k: usize,
     seed: u64,
+    max_input_chars: usize,
+    max_field_chars: usize,
+    head_chars: usize,
 }
 
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+const fn space_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    t[b' ' as usize] = true;
+    t[b'\t' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[0x0b] = true;
+    t[0x0c] = true;
+    t
+}
+
+static SPACE: [bool; 256] = space_table();
+
+/// Byte offset of the code point `i` counted from the end (`i` code points follow it) in the
+/// UTF-8 (surrogate-passing) bytes `b`.
+fn offset_from_end(b: &[u8], i: usize) -> usize {
+    let mut seen = 0;
+    for pos in (0..b.len()).rev() {
+        if b[pos] & 0xC0 != 0x80 {
+            seen += 1;
+            if seen == i {
+                return pos;
+            }
+        }
+    }
+    0
+}
+
+/// Byte offset of the code point `i` in the UTF-8 (surrogate-passing) bytes `b`.
+fn offset_of(b: &[u8], i: usize) -> usize {
+    let mut seen = 0;
+    for (pos, &x) in b.iter().enumerate() {
+        if x & 0xC0 != 0x80 {
+            if seen == i {
+                return pos;
+            }
+            seen += 1;
+        }
+    }
+    b.len()
+}
+
+/// What the kernel accumulates over one request's fields.
+struct Tally {
+    chunks: u64,
+    kept: Vec<u64>,
+    buf: Vec<u8>,
 }
 
 impl ChunkKernel {
     /// Calls `out` with the hash of each chunk of `data`, in order.
     fn chunks(&self, data: &[u8], buf: &mut Vec<u8>, mut out: impl FnMut(u64)) {
+        let n = data.len();
+        let (mut i, mut words, mut size) = (0usize, 0usize, 0usize);
+        let (mut start, mut single) = (0usize, true); // the chunk's first byte; words one space apart
         buf.clear();
-        let (mut words, mut size) = (0usize, 0usize);
-        for w in data.split(|&b| is_space(b)).filter(|w| !w.is_empty()) {
-            if words > 0 {
-                buf.push(b' ');
+        while i < n {
+            let gap = i;
+            while i < n && SPACE[data[i] as usize] {
+                i += 1;
             }
-            buf.extend_from_slice(w);
+            if i == n {
+                break;
+            }
+            let w0 = i;
+            while i < n && !SPACE[data[i] as usize] {
+                i += 1;
+            }
+            let w = &data[w0..i];
+            if words == 0 {
+                start = w0;
+            } else {
+                single &= w0 - gap == 1 && data[gap] == b' ';
+                if !single && buf.is_empty() {
+                    buf.extend_from_slice(&data[start..gap]); // the single-spaced words so far
+                }
+                if !buf.is_empty() {
+                    buf.push(b' ');
+                }
+            }
+            if !single {
+                buf.extend_from_slice(w);
+            }
             words += 1;
             size += w.len() + 1;
             if (words >= self.min_words && xxh3_64_with_seed(w, self.seed) & self.boundary == 0)
                 || size >= self.max_bytes
             {
-                out(xxh3_64_with_seed(buf, self.seed));
+                out(self.chunk_hash(data, start, i, single, buf));
                 buf.clear();
-                (words, size) = (0, 0);
+                (words, size, single) = (0, 0, true);
             }
         }
         if words > 0 {
-            out(xxh3_64_with_seed(buf, self.seed));
+            let end = data[..i].iter().rposition(|&b| !SPACE[b as usize]).map_or(0, |p| p + 1);
+            out(self.chunk_hash(data, start, end, single, buf));
         }
+    }
+
+    fn chunk_hash(&self, data: &[u8], start: usize, end: usize, single: bool, buf: &[u8]) -> u64 {
+        xxh3_64_with_seed(if single { &data[start..end] } else { buf }, self.seed)
+    }
+
+    /// Adds the chunks of one field: `data` as `detector.text.cap` leaves it, `chars` its length
+    /// in code points (the field's bytes are its UTF-8).
+    fn add_field(&self, data: &[u8], chars: usize, t: &mut Tally) {
+        let mut push = |h: u64| {
+            t.chunks += 1;
+            if h < self.limit {
+                t.kept.push(h);
+            }
+        };
+        if chars <= self.max_field_chars {
+            self.chunks(data, &mut t.buf, &mut push);
+            return;
+        }
+        let head = if chars == data.len() { self.head_chars } else { offset_of(data, self.head_chars) };
+        let tail = self.max_field_chars - self.head_chars - 1;
+        let from = if chars == data.len() { data.len() - tail } else { offset_from_end(data, tail) };
+        let mut capped = Vec::with_capacity(head + 1 + data.len() - from);
+        capped.extend_from_slice(&data[..head]);
+        capped.push(b'\n');
+        capped.extend_from_slice(&data[from..]);
+        self.chunks(&capped, &mut t.buf, &mut push);
+    }
+
+    /// The field's length in code points (capped as `cap` caps it), or `None` when it has no text.
+    fn field<'py>(text: &Bound<'py, PyAny>) -> PyResult<Option<(Bound<'py, PyString>, usize)>> {
+        if text.is_none() {
+            return Ok(None);
+        }
+        let s = text.cast::<PyString>()?.clone();
+        let chars = s.len()?;
+        Ok((chars > 0).then_some((s, chars)))
+    }
+
+    fn add<'py>(&self, py: Python<'py>, s: &Bound<'py, PyString>, chars: usize, t: &mut Tally) -> PyResult<()> {
+        match s.to_str() {
+            Ok(text) => self.add_field(text.as_bytes(), chars, t),
+            Err(_) => {
+                let encoded = s.call_method1(intern!(py, "encode"), ("utf-8", "surrogatepass"))?;
+                self.add_field(encoded.cast::<PyBytes>()?.as_bytes(), chars, t);
+            }
+        }
+        Ok(())
     }
 }
 
 #[pymethods]
 impl ChunkKernel {
     #[new]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         min_words: usize,
         boundary_bits: u32,
@@ -61,6 +188,9 @@ impl ChunkKernel {
         sample_shift: u32,
         k: usize,
         seed: u64,
+        max_input_chars: usize,
+        max_field_chars: usize,
+        head_chars: usize,
     ) -> Self {
         ChunkKernel {
             min_words,
@@ -69,44 +199,44 @@ impl ChunkKernel {
             limit: 1u64 << sample_shift,
             k,
             seed,
+            max_input_chars,
+            max_field_chars,
+            head_chars,
         }
     }
 
-    /// `(chunks, samples)` of the text fields `fields` (`detector.chunks.sample`), the samples a tuple.
-    fn sample<'py>(
-        &self,
-        py: Python<'py>,
-        fields: Vec<Bound<'py, PyBytes>>,
-    ) -> PyResult<(u64, Bound<'py, PyTuple>)> {
-        let (chunks, kept) = self.sample_of(fields.iter().map(|f| f.as_bytes()));
-        Ok((chunks, PyTuple::new(py, kept)?))
-    }
-}
-
-impl ChunkKernel {
-    fn sample_of<'a>(&self, fields: impl Iterator<Item = &'a [u8]>) -> (u64, Vec<u64>) {
-        let (mut chunks, mut kept, mut buf) = (0u64, Vec::new(), Vec::new());
-        for data in fields {
-            self.chunks(data, &mut buf, |h| {
-                chunks += 1;
-                if h < self.limit {
-                    kept.push(h);
+    /// `(chunks, samples)` of the request `ev` (`detector.chunks.input_chunks`), the samples a tuple.
+    pub(crate) fn input<'py>(&self, py: Python<'py>, ev: &Bound<'py, PyAny>) -> PyResult<(u64, Bound<'py, PyTuple>)> {
+        let mut t = Tally { chunks: 0, kept: Vec::new(), buf: Vec::new() };
+        let mut room = self.max_input_chars;
+        if let Some((s, chars)) = Self::field(&ev.getattr(intern!(py, "system"))?)? {
+            self.add(py, &s, chars, &mut t)?;
+            room = room.saturating_sub(chars.min(self.max_field_chars));
+        }
+        let messages = ev.getattr(intern!(py, "messages"))?.cast_into::<PyTuple>()?;
+        let content = intern!(py, "content");
+        for m in messages.iter().rev() {
+            if let Some((s, chars)) = Self::field(&m.getattr(content)?)? {
+                if chars.min(self.max_field_chars) > room {
+                    break;
                 }
-            });
+                room -= chars.min(self.max_field_chars);
+                self.add(py, &s, chars, &mut t)?;
+            }
         }
-        kept.sort_unstable();
-        kept.dedup();
-        kept.truncate(self.k);
-        (chunks, kept)
+        t.kept.sort_unstable();
+        t.kept.dedup();
+        t.kept.truncate(self.k);
+        Ok((t.chunks, PyTuple::new(py, t.kept)?))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::ChunkKernel;
+    use super::{offset_from_end, offset_of, ChunkKernel, Tally};
 
     fn kernel() -> ChunkKernel {
-        ChunkKernel::new(4, 3, 512, 62, 16, 7)
+        ChunkKernel::new(4, 3, 512, 62, 16, 7, 65_536, 4096, 3072)
     }
 
     fn hashes(k: &ChunkKernel, text: &str) -> Vec<u64> {
@@ -119,7 +249,10 @@ mod tests {
     fn spacing_does_not_change_chunks_and_a_shared_prefix_shares_them() {
         let k = kernel();
         assert_eq!(hashes(&k, "a  b\n c\td"), hashes(&k, "a b c d"));
+        assert_eq!(hashes(&k, " a b c d \n"), hashes(&k, "a b c d"));
         let head: String = (0..160).map(|i| format!("example{i} ")).collect();
+        let spaced = head.replace(' ', "\n ");
+        assert_eq!(hashes(&k, &head), hashes(&k, &spaced));
         let a = hashes(&k, &(head.clone() + "who wrote hamlet"));
         let b = hashes(&k, &(head + "what is the boiling point of ethanol"));
         let shared = a.iter().filter(|h| b.contains(h)).count();
@@ -127,12 +260,20 @@ mod tests {
     }
 
     #[test]
-    fn samples_are_distinct_ascending_and_at_most_k() {
+    fn offsets_count_code_points() {
+        let s = "aé数b".as_bytes();
+        assert_eq!((offset_of(s, 2), offset_of(s, 3), offset_of(s, 9)), (3, 6, 7));
+        assert_eq!((offset_from_end(s, 1), offset_from_end(s, 2)), (6, 3));
+    }
+
+    #[test]
+    fn a_long_field_is_read_as_head_newline_tail() {
         let k = kernel();
         let text: String = (0..3000).map(|i| format!("w{i} ")).collect();
-        let (chunks, kept) = k.sample_of([text.as_bytes(), text.as_bytes()].into_iter());
-        assert!(chunks > 100);
-        assert_eq!(kept.len(), 16);
-        assert!(kept.windows(2).all(|p| p[0] < p[1]) && kept.iter().all(|&h| h < 1 << 62));
+        let chars = text.chars().count();
+        let mut t = Tally { chunks: 0, kept: Vec::new(), buf: Vec::new() };
+        k.add_field(text.as_bytes(), chars, &mut t);
+        let capped = format!("{}\n{}", &text[..3072], &text[text.len() - 1023..]);
+        assert_eq!(t.chunks as usize, hashes(&k, &capped).len());
     }
 }

@@ -6,8 +6,8 @@
 //! `RecordKernel` (`record.rs`): `detector.parse.check_record` for plainly valid records, given the
 //! dict orjson made or the record's bytes, which it decodes itself (`val.rs`, by `serde_json`)
 //! without the dict.
-//! `ChunkKernel` (`chunks.rs`): `detector.chunks.sample`, the content-defined chunks of a request's
-//! text and their theta sample.
+//! `ChunkKernel` (`chunks.rs`): `detector.chunks.input_chunks`, the content-defined chunks of a
+//! request's text fields and their theta sample, read from the request in one call.
 //! `RequestKernel` (`request.rs`): all of `detector.features.extract`, around `FeatureKernel`.
 //! `WindowKernel` and `KeyWindows` (`windows.rs`): `detector.windows.KeyWindows`, one key's window
 //! state, with `detector.summary.bucket_stats` (`stats.rs`) at each close; its buckets

@@ -2,8 +2,8 @@
 //! around it everything the Python reference reads from the request itself -- the message
 //! structure (last and first user turn, single-shot, tool use, prefill), the parameter bits
 //! (`detector.signals.parameter_signals`, `shape_signals`, `turn_signals`), the estimated input
-//! tokens and the identifier and logit-bias fingerprints -- returned as the `EventFeatures` the
-//! reference builds.
+//! tokens, the identifier and logit-bias fingerprints and the input chunks (`ChunkKernel`) --
+//! returned as the `EventFeatures` the reference builds.
 //!
 //! What stays Python, called from here: the memoised system view, `ip_prefix` and `ua_family`
 //! (memoised too), the capping of a turn longer than the analysis cap, `output_signals` (a regular
@@ -24,6 +24,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 use std::collections::HashMap;
 
+use crate::chunks::ChunkKernel;
 use crate::features::{FeatureKernel, LazyStr, SystemPart};
 
 /// The `detector.signals.Signal` bits the request-level rules set.
@@ -118,6 +119,7 @@ impl Calls {
 #[pyclass(frozen, module = "detector_native")]
 pub struct RequestKernel {
     turn: Py<FeatureKernel>,
+    chunks: Py<ChunkKernel>,
     bits: Bits,
     limits: Limits,
     calls: Calls,
@@ -194,7 +196,7 @@ impl RequestKernel {
 
 #[pymethods]
 impl RequestKernel {
-    /// From the user-turn kernel, `Signal` names -> bits, the limits `(wide bias tokens,
+    /// From the user-turn kernel, the chunk kernel, `Signal` names -> bits, the limits `(wide bias tokens,
     /// template-only max chars, domain bit shift, analysis cap, short sample tokens)` and the Python functions by
     /// name (`features_class`: `EventFeatures`; `system_view`: the view of an optional system
     /// prompt; `cap`, `template_only`, `output_signals`, `ip_prefix`, `ua_family`, `fingerprint`,
@@ -202,12 +204,14 @@ impl RequestKernel {
     #[new]
     fn new(
         turn: Py<FeatureKernel>,
+        chunks: Py<ChunkKernel>,
         bits: HashMap<String, u32>,
         limits: (i64, usize, u32, usize, i64),
         calls: HashMap<String, Py<PyAny>>,
     ) -> PyResult<Self> {
         Ok(RequestKernel {
             turn,
+            chunks,
             bits: Bits::from_names(bits)?,
             limits: Limits {
                 wide_bias_tokens: limits.0,
@@ -368,6 +372,7 @@ impl RequestKernel {
             (None, _) => 0,
         };
         let model = ev.getattr(intern!(py, "model"))?;
+        let (input_chunks, input_samples) = self.chunks.get().input(py, ev)?;
         let int = |x: u64| x.into_pyobject(py).map(|x| x.into_any());
         let args = [
             ev.getattr(intern!(py, "ts_ms"))?,
@@ -402,6 +407,8 @@ impl RequestKernel {
             int(bias_fp)?,
             int(head_fp)?,
             int(self.opt_hash(ev, intern!(py, "request_id"))?)?,
+            int(input_chunks)?,
+            input_samples.into_any(),
         ];
         let args = PyTuple::new(py, args)?;
         Ok(Some(calls.features_class.bind(py).call1(args)?))
