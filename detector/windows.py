@@ -194,6 +194,8 @@ class Bucket:
     def from_bytes(cls, data: bytes) -> Bucket:
         """Inverse of :meth:`to_bytes`."""
         parts = unframe(data)
+        if len(parts) not in (11, 13):   # eleven: written before the input chunks were counted
+            raise ValueError(f"not a serialised Bucket ({len(parts)} parts)")
         head = parts[0]
         ints = struct.unpack_from("<9qB", head)
         b = cls(n=ints[0], in_tok=ints[1], out_tok=ints[2], depth_sum=ints[3], errors=ints[4],
@@ -214,7 +216,7 @@ class Bucket:
         b.bias_sets = KMV.from_bytes(parts[8])
         b.heads = KMV.from_bytes(parts[9])
         b.user_sessions = KMV.from_bytes(parts[10])
-        if len(parts) > 11:   # written before the input chunks were counted: none
+        if len(parts) == 13:
             (b.in_chunks,) = struct.unpack("<q", parts[11])
             b.inputs = KMV.from_bytes(parts[12])
         return b

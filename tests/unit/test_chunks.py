@@ -19,7 +19,8 @@ from detector.features import extract
 from detector.record import Event, Message
 from detector.shape import economics
 from detector.summary import bucket_stats
-from detector.windows import Bucket, frame, unframe
+from detector.partition import load_windows
+from detector.windows import Bucket, KeyWindows, frame, unframe
 
 CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
 
@@ -101,6 +102,17 @@ def test_a_bucket_written_before_input_chunks_reads_as_none() -> None:
     back = Bucket.from_bytes(old)
     assert back.in_chunks == 0 and len(back.inputs) == 0 and back.n == 1
     assert struct.unpack("<q", unframe(b.to_bytes())[11])[0] == b.in_chunks > 0
+
+
+def test_window_state_with_a_bucket_cut_short_is_refused_by_both_loaders() -> None:
+    kw = KeyWindows("k")
+    kw.observe(extract(Event(5, "k", messages=(Message("user", _questions(1)[0]),))), 60_000)
+    parts = unframe(kw.to_bytes())
+    cut = frame([parts[0], frame(unframe(parts[1])[:12])])   # a bucket of 12 parts: neither old nor new
+    with pytest.raises(ValueError, match="not a serialised Bucket"):
+        KeyWindows.from_bytes(cut)
+    with pytest.raises(ValueError, match="not a serialised Bucket"):
+        load_windows(cut)
 
 
 @pytest.mark.skipif(not compiled.built(), reason="needs the compiled extension (make install)")
