@@ -152,8 +152,7 @@ def extract(ev: Event) -> EventFeatures:
     Cost: one call into the compiled kernel (``RequestKernel``: the user turn's analysis, script,
     text signals, domain, fingerprints and SimHash, linear in the capped text, and every request
     bit around it, and the input chunks), memoised work for the system prompt, user agent and IP.
-    Without the kernel the
-    Python reference costs about six times as much.
+    Without the kernel the Python reference costs about six times as much.
 
     >>> from detector.record import Message
     >>> ev = Event(ts_ms=1_764_165_787_412, api_key_id="key_7f3a", client_ip="203.0.113.9",
