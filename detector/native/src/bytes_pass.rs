@@ -6,7 +6,45 @@
 //! `pattern.sub` gives. Every matcher is bounded (at most a few hundred bytes from its start) or
 //! anchored on a rare byte, so a pass is linear in the text.
 
+use std::borrow::Cow;
 use std::ops::Range;
+
+/// `detector.text.cap` of a field given as its UTF-8 (or surrogate-passing UTF-8) `b` of `chars`
+/// code points, with `cap` = (most code points, head kept, tail kept): the field itself when it
+/// fits, else its head, a newline and its tail, cut at code-point boundaries.
+pub fn cap(b: &[u8], chars: usize, cap: (usize, usize, usize)) -> Cow<'_, [u8]> {
+    let (max, head, tail) = cap;
+    if chars <= max {
+        return Cow::Borrowed(b);
+    }
+    let (head_end, tail_start) = if chars == b.len() {
+        (head, b.len() - tail) // ASCII: a byte per code point
+    } else {
+        (offset_of(b, head), offset_from_end(b, tail))
+    };
+    let mut out = Vec::with_capacity(head_end + 1 + b.len() - tail_start);
+    out.extend_from_slice(&b[..head_end]);
+    out.push(b'\n');
+    out.extend_from_slice(&b[tail_start..]);
+    Cow::Owned(out)
+}
+
+/// Byte offset of the code point `i` of `b` (its length when `b` holds fewer).
+fn offset_of(b: &[u8], i: usize) -> usize {
+    b.iter()
+        .enumerate()
+        .filter(|&(_, &x)| x & 0xC0 != 0x80)
+        .nth(i)
+        .map_or(b.len(), |(pos, _)| pos)
+}
+
+/// Byte offset where the last `i` code points of `b` start (0 when `b` holds fewer).
+fn offset_from_end(b: &[u8], i: usize) -> usize {
+    if i == 0 {
+        return b.len();
+    }
+    (0..b.len()).rev().filter(|&pos| b[pos] & 0xC0 != 0x80).nth(i - 1).unwrap_or(0)
+}
 
 /// UTF-8 of `" ".join(text.split())`: `detector.text._normalise_bytes` of the casefolded text.
 /// Stretches whose whitespace is single plain spaces are copied whole.
@@ -412,3 +450,24 @@ pub fn quote_at(b: &[u8], p: usize) -> Option<usize> {
 
 /// Opening quotes whose presence (in non-ASCII text) runs the quote pass: “ ‘ « 「.
 pub const OPEN_QUOTES: [&[u8]; 4] = [b"\xe2\x80\x9c", b"\xe2\x80\x98", b"\xc2\xab", b"\xe3\x80\x8c"];
+
+#[cfg(test)]
+mod tests {
+    use super::{cap, offset_from_end, offset_of};
+
+    #[test]
+    fn offsets_count_code_points() {
+        let s = "aé数b".as_bytes();
+        assert_eq!((offset_of(s, 2), offset_of(s, 3), offset_of(s, 9)), (3, 6, 7));
+        assert_eq!((offset_from_end(s, 0), offset_from_end(s, 1), offset_from_end(s, 2), offset_from_end(s, 9)), (7, 6, 3, 0));
+    }
+
+    #[test]
+    fn cap_keeps_head_newline_tail_at_code_point_boundaries() {
+        let text = "é".repeat(10) + &"x".repeat(10);
+        assert_eq!(&*cap(text.as_bytes(), 20, (20, 3, 2)), text.as_bytes());
+        let capped = cap(text.as_bytes(), 20, (5, 3, 1));
+        assert_eq!(std::str::from_utf8(&capped).unwrap(), "ééé\nx");
+        assert_eq!(&*cap(b"abcdefgh", 8, (6, 3, 2)), b"abc\ngh");
+    }
+}

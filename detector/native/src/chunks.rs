@@ -16,6 +16,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use crate::bytes_pass::cap;
+
 #[pyclass(frozen, module = "detector_native")]
 pub struct ChunkKernel {
     min_words: usize,
@@ -25,8 +27,8 @@ pub struct ChunkKernel {
     k: usize,
     seed: u64,
     max_input_chars: usize,
-    max_field_chars: usize,
-    head_chars: usize,
+    /// `detector.text.cap`'s (most code points, head kept, tail kept)
+    cap: (usize, usize, usize),
 }
 
 const fn space_table() -> [bool; 256] {
@@ -41,35 +43,6 @@ const fn space_table() -> [bool; 256] {
 }
 
 static SPACE: [bool; 256] = space_table();
-
-/// Byte offset of the code point `i` counted from the end (`i` code points follow it) in the
-/// UTF-8 (surrogate-passing) bytes `b`.
-fn offset_from_end(b: &[u8], i: usize) -> usize {
-    let mut seen = 0;
-    for pos in (0..b.len()).rev() {
-        if b[pos] & 0xC0 != 0x80 {
-            seen += 1;
-            if seen == i {
-                return pos;
-            }
-        }
-    }
-    0
-}
-
-/// Byte offset of the code point `i` in the UTF-8 (surrogate-passing) bytes `b`.
-fn offset_of(b: &[u8], i: usize) -> usize {
-    let mut seen = 0;
-    for (pos, &x) in b.iter().enumerate() {
-        if x & 0xC0 != 0x80 {
-            if seen == i {
-                return pos;
-            }
-            seen += 1;
-        }
-    }
-    b.len()
-}
 
 /// What the kernel accumulates over one request's fields.
 struct Tally {
@@ -132,27 +105,15 @@ impl ChunkKernel {
         xxh3_64_with_seed(if single { &data[start..end] } else { buf }, self.seed)
     }
 
-    /// Adds the chunks of one field: `data` as `detector.text.cap` leaves it, `chars` its length
-    /// in code points (the field's bytes are its UTF-8).
+    /// Adds the chunks of one field: `data` (its UTF-8) capped as `detector.text.cap` caps it,
+    /// `chars` its length in code points.
     fn add_field(&self, data: &[u8], chars: usize, t: &mut Tally) {
-        let mut push = |h: u64| {
+        self.chunks(&cap(data, chars, self.cap), &mut t.buf, |h| {
             t.chunks += 1;
             if h < self.limit {
                 t.kept.push(h);
             }
-        };
-        if chars <= self.max_field_chars {
-            self.chunks(data, &mut t.buf, &mut push);
-            return;
-        }
-        let head = if chars == data.len() { self.head_chars } else { offset_of(data, self.head_chars) };
-        let tail = self.max_field_chars - self.head_chars - 1;
-        let from = if chars == data.len() { data.len() - tail } else { offset_from_end(data, tail) };
-        let mut capped = Vec::with_capacity(head + 1 + data.len() - from);
-        capped.extend_from_slice(&data[..head]);
-        capped.push(b'\n');
-        capped.extend_from_slice(&data[from..]);
-        self.chunks(&capped, &mut t.buf, &mut push);
+        });
     }
 
     /// The field's length in code points (capped as `cap` caps it), or `None` when it has no text.
@@ -200,8 +161,7 @@ impl ChunkKernel {
             k,
             seed,
             max_input_chars,
-            max_field_chars,
-            head_chars,
+            cap: (max_field_chars, head_chars, max_field_chars - head_chars - 1),
         }
     }
 
@@ -211,16 +171,16 @@ impl ChunkKernel {
         let mut room = self.max_input_chars;
         if let Some((s, chars)) = Self::field(&ev.getattr(intern!(py, "system"))?)? {
             self.add(py, &s, chars, &mut t)?;
-            room = room.saturating_sub(chars.min(self.max_field_chars));
+            room = room.saturating_sub(chars.min(self.cap.0));
         }
         let messages = ev.getattr(intern!(py, "messages"))?.cast_into::<PyTuple>()?;
         let content = intern!(py, "content");
         for m in messages.iter().rev() {
             if let Some((s, chars)) = Self::field(&m.getattr(content)?)? {
-                if chars.min(self.max_field_chars) > room {
+                if chars.min(self.cap.0) > room {
                     break;
                 }
-                room -= chars.min(self.max_field_chars);
+                room -= chars.min(self.cap.0);
                 self.add(py, &s, chars, &mut t)?;
             }
         }
@@ -233,7 +193,7 @@ impl ChunkKernel {
 
 #[cfg(test)]
 mod tests {
-    use super::{offset_from_end, offset_of, ChunkKernel, Tally};
+    use super::{ChunkKernel, Tally};
 
     fn kernel() -> ChunkKernel {
         ChunkKernel::new(4, 3, 512, 62, 16, 7, 65_536, 4096, 3072)
@@ -257,13 +217,6 @@ mod tests {
         let b = hashes(&k, &(head + "what is the boiling point of ethanol"));
         let shared = a.iter().filter(|h| b.contains(h)).count();
         assert!(a.len() > 10 && shared + 2 >= a.len());
-    }
-
-    #[test]
-    fn offsets_count_code_points() {
-        let s = "aé数b".as_bytes();
-        assert_eq!((offset_of(s, 2), offset_of(s, 3), offset_of(s, 9)), (3, 6, 7));
-        assert_eq!((offset_from_end(s, 1), offset_from_end(s, 2)), (6, 3));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::bytes_pass::{is_py_space, normalise};
+use crate::bytes_pass::{self, is_py_space, normalise};
 
 /// Bits of one packed counter: four counters per `u64`, as the reference packs sixteen bits per counter.
 const LANE: u32 = 16;
@@ -152,16 +152,12 @@ impl Readable {
             text.push_str(&self.tokens[k]);
             n += self.chars[k];
         }
-        let (max, head, tail) = cap;
-        if n <= max && self.clean {
+        if n <= cap.0 && self.clean {
             return Some(xxh3_64_with_seed(text.as_bytes(), seed));
         }
-        if n > max {
-            let head_end = text.char_indices().nth(head).map_or(text.len(), |(i, _)| i);
-            let tail_start = text.char_indices().nth(n - tail).map_or(text.len(), |(i, _)| i);
-            text = format!("{}\n{}", &text[..head_end], &text[tail_start..]);
-        }
-        Some(xxh3_64_with_seed(&normalise(&text), seed))
+        let capped = bytes_pass::cap(text.as_bytes(), n, cap);
+        let capped = std::str::from_utf8(&capped).expect("cut at code-point boundaries of a str");
+        Some(xxh3_64_with_seed(&normalise(capped), seed))
     }
 
     /// Adds the bigrams of `<s>` + `codes` (`detector.text._counters`) to `counts`; `None` when a
