@@ -4,7 +4,10 @@
 //! thresholds are `detector.signals`'s own, handed over at start-up. The gates and the
 //! function-word count run here; a rule whose gate opens is searched with its own compiled `re`
 //! pattern (the `search` method handed over), so the phrase semantics are Python's by
-//! construction. The reference visits anchors in set order and skips a rule whose bit is
+//! construction. Where a pattern's source shows the literals every match starts with, the places
+//! they occur are found here (SIMD substring search) and the pattern's `match` is called only at
+//! those places: a pattern opening with `(?:generate|create|...)` was scanned by `re` at every
+//! character that starts one of its words. The reference visits anchors in set order and skips a rule whose bit is
 //! already set; its result is the union of the bits of the gated rules that match, which is what
 //! this computes in rule order.
 
@@ -13,32 +16,80 @@ use std::collections::HashSet;
 use crate::features::LazyStr;
 use memchr::memmem;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 use rustc_hash::FxHashMap;
 
-/// One phrase rule: its bit, one anchor mask per gate group, its pattern's `search`, and the
-/// literal every match starts with when the pattern's source shows one (`literal_prefix`).
+/// One phrase rule: its bit, one anchor mask per gate group, its pattern's `search`, and, when
+/// the pattern's source shows the literals every match starts with (`literal_starts`), a finder
+/// for each and the pattern's `match`.
 struct Rule {
     bit: u32,
     gates: Vec<u128>,
     search: Py<PyAny>,
-    prefix: Option<memmem::Finder<'static>>,
+    starts: Option<Starts>,
 }
 
-/// The literal text every match of a `re` pattern with source `source` starts with, when the
-/// source makes it plain: the run of lower-case ASCII letters, digits and spaces it opens with,
-/// followed by nothing or by a group, a class, an escape or `.` (not by a quantifier, which could
-/// make the run's last character optional), with no `|` outside groups and classes. The caller
-/// rules out the IGNORECASE and VERBOSE flags. `None` otherwise.
-fn literal_prefix(source: &str) -> Option<&str> {
-    let b = source.as_bytes();
-    let n = b
-        .iter()
-        .take_while(|&&x| x.is_ascii_lowercase() || x.is_ascii_digit() || x == b' ')
-        .count();
-    if n == 0 || !matches!(b.get(n), None | Some(b'(' | b'[' | b'\\' | b'.')) {
-        return None;
+/// The literals a rule's every match starts with, and its pattern's `match`.
+struct Starts {
+    finders: Vec<memmem::Finder<'static>>,
+    matcher: Py<PyAny>,
+}
+
+/// At most this many `match` calls at the start literals' places before one `search` from the next.
+const MATCHES_BEFORE_SEARCH: usize = 4;
+
+impl Starts {
+    /// Whether the pattern matches `text` (normalised, `norm` its UTF-8): `None` when no start
+    /// literal occurs, else `match` at each place one starts, in order, the first
+    /// [`MATCHES_BEFORE_SEARCH`] of them, then `search` from the next. `search` tries every place
+    /// in order and `match(text, pos)` and `search(text, pos)` see the text before `pos` as
+    /// `search` does, so the answer is `search`'s; the places between are never tried.
+    fn found(&self, norm: &str, text: &Bound<'_, PyString>, search: &Py<PyAny>) -> PyResult<bool> {
+        let bytes = norm.as_bytes();
+        let mut places: Vec<usize> = self.finders.iter().flat_map(|f| f.find_iter(bytes)).collect();
+        if places.is_empty() {
+            return Ok(false);
+        }
+        places.sort_unstable();
+        places.dedup();
+        let ascii = norm.is_ascii();
+        let (mut byte, mut chars) = (0usize, 0usize); // the code points before byte offset `byte`
+        for (i, &place) in places.iter().enumerate() {
+            if !ascii {
+                chars += norm[byte..place].chars().count();
+                byte = place;
+            }
+            let pos = if ascii { place } else { chars };
+            let py = text.py();
+            if i == MATCHES_BEFORE_SEARCH {
+                return Ok(!search.bind(py).call1((text, pos))?.is_none());
+            }
+            if !self.matcher.bind(py).call1((text, pos))?.is_none() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
-    let (mut depth, mut i) = (0i32, 0);
+}
+
+/// The length of the run of plain characters (none of `.^$*+?{}[]\\|()`) `b` opens with, when
+/// what follows it cannot make its last character optional: nothing, a group, a class, an escape
+/// or `.` -- or, for an alternative of a group (`in_group`), only the group's `|` or `)`.
+fn literal_run(b: &[u8], in_group: bool) -> Option<usize> {
+    let n = b.iter().take_while(|&&x| !b".^$*+?{}[]\\|()".contains(&x)).count();
+    let ends = match b.get(n) {
+        Some(b'|' | b')') => in_group,
+        None | Some(b'(' | b'[' | b'\\' | b'.') => !in_group,
+        _ => false,
+    };
+    (n > 0 && ends).then_some(n)
+}
+
+/// The top-level alternatives of a `re` pattern's source: split at each `|` outside groups and
+/// classes.
+fn alternatives(source: &str) -> Vec<&str> {
+    let b = source.as_bytes();
+    let (mut out, mut from, mut depth, mut i) = (Vec::new(), 0, 0i32, 0);
     while i < b.len() {
         match b[i] {
             b'\\' => i += 1,
@@ -52,24 +103,69 @@ fn literal_prefix(source: &str) -> Option<&str> {
             }
             b'(' => depth += 1,
             b')' => depth -= 1,
-            b'|' if depth == 0 => return None,
+            b'|' if depth == 0 => {
+                out.push(&source[from..i]);
+                from = i + 1;
+            }
             _ => {}
         }
         i += 1;
     }
-    Some(&source[..n])
+    out.push(&source[from..]);
+    out
 }
 
-/// The `literal_prefix` searcher of the pattern whose `search` method is `search`; `None` for a
-/// pattern that is not a `str` pattern without IGNORECASE and VERBOSE, or shows no prefix.
-fn prefix_of(py: Python<'_>, search: &Py<PyAny>, case_or_verbose: u32) -> Option<memmem::Finder<'static>> {
+/// The literals every match of one alternative starts with: the literal run it opens with (see
+/// [`literal_run`]), or the runs of a non-capturing group of nothing but literal runs `(?:a|b|c)`
+/// it opens with, when no quantifier follows the group.
+fn alternative_starts(alt: &str) -> Option<Vec<&str>> {
+    let b = alt.as_bytes();
+    if !alt.starts_with("(?:") {
+        return Some(vec![&alt[..literal_run(b, false)?]]);
+    }
+    let (mut out, mut at) = (Vec::new(), 3);
+    loop {
+        let n = literal_run(&b[at..], true)?;
+        out.push(&alt[at..at + n]);
+        at += n;
+        match b.get(at) {
+            Some(b'|') => at += 1,
+            Some(b')') => break,
+            _ => return None,
+        }
+    }
+    (!matches!(b.get(at + 1), Some(b'?' | b'*' | b'+' | b'{'))).then_some(out)
+}
+
+/// The literals every match of a `re` pattern with source `source` starts with, when the source
+/// makes them plain: each top-level alternative opens with a literal run or a group of them (see
+/// [`alternative_starts`]). The caller rules out the IGNORECASE and VERBOSE flags. `None`
+/// otherwise.
+fn literal_starts(source: &str) -> Option<Vec<&str>> {
+    let mut out = Vec::new();
+    for alt in alternatives(source) {
+        out.extend(alternative_starts(alt)?);
+    }
+    Some(out)
+}
+
+/// The [`Starts`] of the pattern whose `search` method is `search`; `None` for a pattern that is
+/// not a `str` pattern without IGNORECASE and VERBOSE, or shows no start literals.
+fn starts_of(py: Python<'_>, search: &Py<PyAny>, case_or_verbose: u32) -> Option<Starts> {
     let pattern = search.bind(py).getattr("__self__").ok()?;
     let flags: u32 = pattern.getattr("flags").ok()?.extract().ok()?;
     let source: String = pattern.getattr("pattern").ok()?.extract().ok()?;
     if flags & case_or_verbose != 0 {
         return None;
     }
-    literal_prefix(&source).map(|p| memmem::Finder::new(p.as_bytes()).into_owned())
+    let finders = literal_starts(&source)?
+        .into_iter()
+        .map(|p| memmem::Finder::new(p.as_bytes()).into_owned())
+        .collect();
+    Some(Starts {
+        finders,
+        matcher: pattern.getattr("match").ok()?.unbind(),
+    })
 }
 
 /// The gated phrase rules, the non-Latin "step by step" pattern and the function-word test.
@@ -138,12 +234,13 @@ impl TextSignals {
         if present == 0 {
             return Ok(flags);
         }
-        // a rule whose literal prefix is absent cannot match: its search is not called
         for rule in &self.rules {
             if flags & rule.bit == 0
                 && rule.gates.iter().all(|&g| g & present != 0)
-                && rule.prefix.as_ref().is_none_or(|p| p.find(norm.as_bytes()).is_some())
-                && found(&rule.search)?
+                && match &rule.starts {
+                    Some(starts) => starts.found(norm, norm_text.object(), &rule.search)?,
+                    None => found(&rule.search)?,
+                }
             {
                 flags |= rule.bit;
             }
@@ -195,12 +292,12 @@ impl TextSignals {
                 }
                 gates.push(mask);
             }
-            let prefix = prefix_of(py, &search, case_or_verbose);
+            let starts = starts_of(py, &search, case_or_verbose);
             compiled.push(Rule {
                 bit,
                 gates,
                 search,
-                prefix,
+                starts,
             });
         }
         let anchor_base = anchors.keys().map(|&c| c as u32).min().unwrap_or(0);
@@ -226,23 +323,49 @@ impl TextSignals {
 
 #[cfg(test)]
 mod tests {
-    use super::literal_prefix;
+    use super::literal_starts;
 
     #[test]
-    fn literal_prefix_only_when_every_match_starts_with_it() {
-        assert_eq!(literal_prefix("thought process"), Some("thought process"));
-        assert_eq!(literal_prefix("arriv(?:es|e) at"), Some("arriv"));
-        assert_eq!(literal_prefix("chain[- ]of"), Some("chain"));
-        assert_eq!(literal_prefix("scale (?:of|from) [0-9]+"), Some("scale "));
-        assert_eq!(literal_prefix(r"step(?:[|] x|y)\b"), Some("step"));
-        // a quantifier on the run's last character, a top-level alternative, no leading literal
-        assert_eq!(literal_prefix("backwards? from"), None);
-        assert_eq!(literal_prefix("requirements ?:"), None);
-        assert_eq!(literal_prefix("a{2}b"), None);
-        assert_eq!(literal_prefix("show your work|show the working"), None);
-        assert_eq!(literal_prefix(r"paso[|]a|b"), None);
-        assert_eq!(literal_prefix(r"x\|y|z"), None);
-        assert_eq!(literal_prefix("(?:act as|you are) judge"), None);
-        assert_eq!(literal_prefix("here's"), None);
+    fn start_literals_only_when_every_match_starts_with_one() {
+        let one = |s| literal_starts(s).map(|v| v.concat());
+        assert_eq!(one("thought process"), Some("thought process".into()));
+        assert_eq!(one("arriv(?:es|e) at"), Some("arriv".into()));
+        assert_eq!(one("chain[- ]of"), Some("chain".into()));
+        assert_eq!(one("scale (?:of|from) [0-9]+"), Some("scale ".into()));
+        assert_eq!(one(r"step(?:[|] x|y)\b"), Some("step".into()));
+        assert_eq!(
+            literal_starts("(?:act as|you are) judge"),
+            Some(vec!["act as", "you are"])
+        );
+        assert_eq!(
+            literal_starts("(?:give me|list|a) [0-9]"),
+            Some(vec!["give me", "list", "a"])
+        );
+        // a quantifier on a run's last character or on the group, an empty or nested
+        // alternative, an alternative with no leading literal
+        assert_eq!(literal_starts("backwards? from"), None);
+        assert_eq!(literal_starts("requirements ?:"), None);
+        assert_eq!(literal_starts("a{2}b"), None);
+        assert_eq!(
+            literal_starts("show your work|show the (?:working|steps)"),
+            Some(vec!["show your work", "show the "])
+        );
+        assert_eq!(literal_starts("a|b(?:c|d)|(?:e|f)g"), Some(vec!["a", "b", "e", "f"]));
+        assert_eq!(literal_starts(r"paso[|]a|b"), Some(vec!["paso", "b"]));
+        assert_eq!(literal_starts(r"x\|y|z"), Some(vec!["x", "z"]));
+        assert_eq!(literal_starts(r"paso a paso|[ée]tape"), None);
+        assert_eq!(literal_starts("a|b?"), None);
+        assert_eq!(literal_starts("a|"), None);
+        assert_eq!(literal_starts("(?:act as|you are)? judge"), None);
+        assert_eq!(literal_starts("(?:act as|you ares?) judge"), None);
+        assert_eq!(literal_starts("(?:act as|) judge"), None);
+        assert_eq!(literal_starts("(?:a(?:b|c)|d) e"), None);
+        assert_eq!(literal_starts(r"(?:list\b|d) e"), None);
+        assert_eq!(literal_starts("(a|b) c"), None);
+        assert_eq!(
+            literal_starts("here's|here’s (?:a|the)"),
+            Some(vec!["here's", "here’s "])
+        );
+        assert_eq!(literal_starts("here's?"), None);
     }
 }
