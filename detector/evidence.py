@@ -68,7 +68,7 @@ class Evidence:
 
 
 # Volume needed before a window's shape counts: (requests for zero, requests for full confidence).
-VOLUME = {Horizon.HOUR: (15.0, 120.0), Horizon.DAY: (30.0, 150.0)}
+VOLUME = {Horizon.HOUR: (15.0, 100.0), Horizon.DAY: (30.0, 150.0)}
 # Harvested answer tokens per window that count as deep at the least, whatever the calibration says.
 HARVESTED_TOKENS = {Horizon.HOUR: 2e5, Horizon.DAY: 1e6}
 
