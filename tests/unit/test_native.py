@@ -274,8 +274,11 @@ def test_turn_features_equal_reference_on_any_text(t: str) -> None:
 
 # the script sample ends at character 320 (a tie goes to the script first in the reference's order);
 # chat ends at 240 characters, a document starts at 3,000
-@pytest.mark.parametrize("t", ["x" * 10_000, "step by step " * 500, "é step " * 6 + "step by step", "step " * 4 + "ж step-by-step",
-                               "ж give me 3 jokes, list " * 5 + "write 10 diverse instructions", "字 given that " * 3 + "given the correct answer", "a\u0301 show your work\u0301", "show your work_",
+@pytest.mark.parametrize("t", ["x" * 10_000, "step by step " * 500, "a\u0301 show your work\u0301", "show your work_",
+                               # a phrase past more than four places its start literal occurs, after non-ASCII text
+                               "é step " * 6 + "step by step", "step " * 4 + "ж step-by-step",
+                               "ж give me 3 jokes, list " * 5 + "write 10 diverse instructions",
+                               "字 given that " * 3 + "given the correct answer",
                                "show your working²", "ʼ" * 5, "de la que " * 3 + "and", "   ", "", "字" * 400 + "ア" * 100,
                                "ж" * 160 + "a" * 161, "a" * 160 + "ж" * 161, "ж" * 161 + "a" * 160, "字" * 80 + "a" * 241,
                                "x" * 240, "x" * 241, "x" * 2999, "x" * 3000])

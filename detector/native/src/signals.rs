@@ -16,7 +16,6 @@ use std::collections::HashSet;
 use crate::features::LazyStr;
 use memchr::memmem;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
 use rustc_hash::FxHashMap;
 
 /// One phrase rule: its bit, one anchor mask per gate group, its pattern's `search`, and, when
@@ -39,28 +38,30 @@ struct Starts {
 const MATCHES_BEFORE_SEARCH: usize = 4;
 
 impl Starts {
-    /// Whether the pattern matches `text` (normalised, `norm` its UTF-8): `None` when no start
-    /// literal occurs, else `match` at each place one starts, in order, the first
-    /// [`MATCHES_BEFORE_SEARCH`] of them, then `search` from the next. `search` tries every place
-    /// in order and `match(text, pos)` and `search(text, pos)` see the text before `pos` as
-    /// `search` does, so the answer is `search`'s; the places between are never tried.
-    fn found(&self, norm: &str, text: &Bound<'_, PyString>, search: &Py<PyAny>) -> PyResult<bool> {
-        let bytes = norm.as_bytes();
-        let mut places: Vec<usize> = self.finders.iter().flat_map(|f| f.find_iter(bytes)).collect();
+    /// Whether the pattern matches the normalised text `norm`: `false` when no start literal
+    /// occurs (the text's Python string is then never built), else `match` at each place one
+    /// starts, in order, the first [`MATCHES_BEFORE_SEARCH`] of them, then `search` from the next.
+    /// `search` tries every place in order and `match(text, pos)` and `search(text, pos)` see the
+    /// text before `pos` as `search` does, so the answer is `search`'s; the places between are
+    /// never tried.
+    fn found(&self, norm: &LazyStr<'_>, search: &Py<PyAny>) -> PyResult<bool> {
+        let utf8 = norm.text();
+        let mut places: Vec<usize> = self.finders.iter().flat_map(|f| f.find_iter(utf8.as_bytes())).collect();
         if places.is_empty() {
             return Ok(false);
         }
         places.sort_unstable();
         places.dedup();
-        let ascii = norm.is_ascii();
+        let text = norm.object();
+        let py = text.py();
+        let ascii = utf8.is_ascii();
         let (mut byte, mut chars) = (0usize, 0usize); // the code points before byte offset `byte`
         for (i, &place) in places.iter().enumerate() {
             if !ascii {
-                chars += norm[byte..place].chars().count();
+                chars += utf8[byte..place].chars().count();
                 byte = place;
             }
             let pos = if ascii { place } else { chars };
-            let py = text.py();
             if i == MATCHES_BEFORE_SEARCH {
                 return Ok(!search.bind(py).call1((text, pos))?.is_none());
             }
@@ -72,7 +73,7 @@ impl Starts {
     }
 }
 
-/// The length of the run of plain characters (none of `.^$*+?{}[]\\|()`) `b` opens with, when
+/// The length of the run of plain characters (none of `.^$*+?{}[]\|()`) `b` opens with, when
 /// what follows it cannot make its last character optional: nothing, a group, a class, an escape
 /// or `.` -- or, for an alternative of a group (`in_group`), only the group's `|` or `)`.
 fn literal_run(b: &[u8], in_group: bool) -> Option<usize> {
@@ -238,7 +239,7 @@ impl TextSignals {
             if flags & rule.bit == 0
                 && rule.gates.iter().all(|&g| g & present != 0)
                 && match &rule.starts {
-                    Some(starts) => starts.found(norm, norm_text.object(), &rule.search)?,
+                    Some(starts) => starts.found(norm_text, &rule.search)?,
                     None => found(&rule.search)?,
                 }
             {
